@@ -1,0 +1,50 @@
+# Sealy: the two commands are `make dev` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help install dev test lint format lock migrate revision clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+$(STAMP): pyproject.toml requirements/dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv with the locked dependencies
+
+dev: install ## serve the whole API on http://localhost:$${PORT:-8080} (embedded PostgreSQL unless DATABASE_URL)
+	$(BIN)/python -m devtools.dev
+
+test: install ## run the whole test suite (embedded PostgreSQL unless DATABASE_URL); PYTEST_ARGS=...
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff (lint + format check) and mypy on common/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lock: install ## re-resolve requirements/*.txt from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -q -o requirements/runtime.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -q --extra notifications -o requirements/runtime-notifications.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -q --extra dev --extra notifications -o requirements/dev.txt
+
+migrate: install ## alembic upgrade head on DATABASE_URL
+	$(BIN)/alembic upgrade head
+
+revision: install ## new migration from the models: make revision m="what changes"
+	$(BIN)/alembic revision --autogenerate -m "$(m)"
+
+clean: ## remove .venv, build/ and the dev database under .sealy/
+	rm -rf $(VENV) build .sealy .pytest_cache .mypy_cache .ruff_cache

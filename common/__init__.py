@@ -1,0 +1,1 @@
+"""The package every Sealy function shares: settings, database, HTTP, auth, logging, schemas."""

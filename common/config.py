@@ -1,0 +1,104 @@
+"""Settings from the environment, validated once per process.
+
+`ENV` picks the mode: `dev` (reads `.env`, generous defaults), `test` (the suite),
+`prod` (Cloud Functions). Production refuses to start with any dev default: a
+cold start that dies loudly beats a request that leaks a dev secret.
+
+Every variable is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_CURSOR_SECRET = "dev-cursor-secret-not-for-production"  # noqa: S105 (a marker, refused in prod)
+DEV_KEY_ID_PREFIX = "dev-"
+_LOCAL_HOST_MARKERS = ("localhost", "127.0.0.1", "[::1]", "unix_sock=", "host=/")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    release: str = "dev"
+    debug: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Names the project in log trace ids (projects/<p>/traces/<id>); set by deploy.sh.
+    google_cloud_project: str | None = None
+
+    # --- database -------------------------------------------------------------
+    # dev/test: a SQLAlchemy URL (postgresql+pg8000://...). prod: the connector below.
+    database_url: str | None = None
+    # "project:region:instance"; when set, connections go through the Cloud SQL connector.
+    cloud_sql_instance: str | None = None
+    db_name: str = "sealy"
+    db_user: str | None = None  # IAM user ("sa-name@project.iam") or a built-in user
+    db_password: SecretStr | None = None  # only without IAM auth
+    db_iam_auth: bool = True
+    db_ip_type: Literal["private", "public", "psc"] = "private"
+    # Pool: per process. The sum over all functions is checked against
+    # max_connections in functions.json (tests/unit/test_pool_budget.py).
+    db_pool_size: int = Field(default=5, ge=1, le=50)
+    db_max_overflow: int = Field(default=2, ge=0, le=50)
+    db_pool_timeout_s: float = Field(default=5.0, gt=0)
+    db_pool_recycle_s: int = Field(default=1800, gt=0)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=5000, ge=100)
+    db_lock_timeout_ms: int = Field(default=2000, ge=100)
+    db_idle_in_transaction_timeout_ms: int = Field(default=10000, ge=100)
+
+    # --- tokens and secrets ----------------------------------------------------
+    jwt_issuer: str = "https://api.sealy.dev"
+    jwt_audience: str = "sealy-api"
+    # JSON object {kid: PEM public key}; every function verifies with these.
+    jwt_public_keys: str | None = None
+    # PEM private key and its kid; only the auth function is given these.
+    jwt_signing_key: SecretStr | None = None
+    jwt_signing_kid: str | None = None
+    # HMAC key for opaque list cursors.
+    cursor_secret: SecretStr = SecretStr(DEV_CURSOR_SECRET)
+    # Shared secret accepted by /v1/notifications/dispatch besides Google OIDC.
+    dispatch_token: SecretStr | None = None
+    dispatch_audience: str | None = None
+    firebase_project_id: str | None = None
+
+    @model_validator(mode="after")
+    def _enforce_production_rules(self) -> Self:
+        if self.env != "prod":
+            if self.database_url is None and self.cloud_sql_instance is None:
+                raise ValueError("set DATABASE_URL (or CLOUD_SQL_INSTANCE)")
+            return self
+        problems: list[str] = []
+        if self.debug:
+            problems.append("DEBUG must be off")
+        if self.cloud_sql_instance is None and self.database_url is None:
+            problems.append("CLOUD_SQL_INSTANCE is required")
+        if self.database_url and any(m in self.database_url for m in _LOCAL_HOST_MARKERS):
+            problems.append("DATABASE_URL points at a local server")
+        if self.cloud_sql_instance and not self.db_user:
+            problems.append("DB_USER is required with CLOUD_SQL_INSTANCE")
+        if self.cursor_secret.get_secret_value() == DEV_CURSOR_SECRET:
+            problems.append("CURSOR_SECRET is the dev default")
+        if len(self.cursor_secret.get_secret_value()) < 32:
+            problems.append("CURSOR_SECRET must be at least 32 characters")
+        if not self.jwt_public_keys:
+            problems.append("JWT_PUBLIC_KEYS is required")
+        elif f'"{DEV_KEY_ID_PREFIX}' in self.jwt_public_keys:
+            problems.append("JWT_PUBLIC_KEYS holds a dev key")
+        if self.jwt_signing_kid and self.jwt_signing_kid.startswith(DEV_KEY_ID_PREFIX):
+            problems.append("JWT_SIGNING_KID is a dev key")
+        if self.release == "dev":
+            problems.append("RELEASE must name the deployed release")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read on first use and kept."""
+    return Settings()

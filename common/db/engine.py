@@ -1,0 +1,203 @@
+"""One engine per process, created on first use, and the per-request statement counter.
+
+Production connects through the Cloud SQL Python Connector (pg8000 driver); dev and test
+connect by `DATABASE_URL`. Everything above the engine is the same code path.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session
+
+from common.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from google.cloud.sql.connector import Connector
+
+
+@dataclass
+class QueryStats:
+    """What one request asked of the database."""
+
+    count: int = 0
+    ms: float = 0.0
+
+
+_stats: ContextVar[QueryStats | None] = ContextVar("db_query_stats", default=None)
+
+
+@contextmanager
+def count_queries() -> Iterator[QueryStats]:
+    """Counts the statements run on any connection in this context (thread or task)."""
+    stats = QueryStats()
+    token = _stats.set(stats)
+    try:
+        yield stats
+    finally:
+        _stats.reset(token)
+
+
+def _before_execute(conn: Any, cursor: Any, statement: Any, *args: Any) -> None:
+    conn.info["query_started"] = time.perf_counter()
+
+
+def _after_execute(conn: Any, cursor: Any, statement: Any, *args: Any) -> None:
+    stats = _stats.get()
+    if stats is not None:
+        stats.count += 1
+        stats.ms += (time.perf_counter() - conn.info.pop("query_started")) * 1000
+
+
+def _startup_params(settings: Settings) -> dict[str, str]:
+    """Server settings sent in the connection's startup packet: no extra round trip."""
+    return {
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+        "lock_timeout": str(settings.db_lock_timeout_ms),
+        "idle_in_transaction_session_timeout": str(settings.db_idle_in_transaction_timeout_ms),
+        "timezone": "UTC",
+    }
+
+
+def _socket_timeout(settings: Settings) -> float:
+    # pg8000 has one socket timeout for connect and reads: long enough for the longest
+    # statement the server allows, short enough that a vanished server cannot hang a request.
+    return settings.db_statement_timeout_ms / 1000 + settings.db_connect_timeout_s
+
+
+def make_engine(settings: Settings, *, pooled: bool = True) -> Engine:
+    """A new engine for these settings; `pooled=False` gives one that keeps no connections."""
+    pool_args: dict[str, Any] = (
+        {
+            # Connections per instance; summed over max instances it must stay below
+            # Cloud SQL's max_connections (functions.json, checked by a test).
+            "pool_size": settings.db_pool_size,
+            # Short bursts above pool_size; these connections close when returned.
+            "max_overflow": settings.db_max_overflow,
+            # Waiting longer than this for a connection means overload: fail fast (503).
+            "pool_timeout": settings.db_pool_timeout_s,
+            # Recycle before Cloud SQL or a proxy drops an idle connection.
+            "pool_recycle": settings.db_pool_recycle_s,
+            # A cheap ping on checkout replaces connections the server closed (restarts,
+            # failovers), so the first request after an outage succeeds.
+            "pool_pre_ping": True,
+        }
+        if pooled
+        else {"poolclass": _null_pool()}
+    )
+    connect_args = {
+        "startup_params": _startup_params(settings),
+        "timeout": _socket_timeout(settings),
+        "application_name": "sealy",
+    }
+    if settings.cloud_sql_instance:
+        engine = create_engine(
+            "postgresql+pg8000://",
+            creator=functools.partial(_connect_cloud_sql, settings, connect_args),
+            **pool_args,
+        )
+    else:
+        assert settings.database_url is not None
+        url = make_url(settings.database_url)
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+pg8000")
+        engine = create_engine(url, connect_args=connect_args, **pool_args)
+    event.listen(engine, "before_cursor_execute", _before_execute)
+    event.listen(engine, "after_cursor_execute", _after_execute)
+    return engine
+
+
+def _null_pool() -> Any:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
+@functools.cache
+def _connector(ip_type: str, enable_iam_auth: bool) -> Connector:
+    """One Cloud SQL connector per process (it owns certificates and a background loop)."""
+    from google.cloud.sql.connector import Connector
+
+    # "lazy": refresh certificates on demand; background refresh stalls when Cloud
+    # Functions throttles the CPU between requests.
+    return Connector(ip_type=ip_type, enable_iam_auth=enable_iam_auth, refresh_strategy="lazy")
+
+
+def _connect_cloud_sql(settings: Settings, connect_args: dict[str, Any]) -> Any:
+    assert settings.cloud_sql_instance is not None
+    connector = _connector(settings.db_ip_type, settings.db_iam_auth)
+    password = None if settings.db_password is None else settings.db_password.get_secret_value()
+    return connector.connect(
+        settings.cloud_sql_instance,
+        "pg8000",
+        user=settings.db_user,
+        password=None if settings.db_iam_auth else password,
+        db=settings.db_name,
+        **connect_args,
+    )
+
+
+@functools.cache
+def get_engine() -> Engine:
+    """The process's engine, created on first use and reused by every request."""
+    return make_engine(get_settings())
+
+
+def new_session() -> Session:
+    """A session on the process's engine; the caller owns its transaction."""
+    return Session(get_engine(), expire_on_commit=False, autoflush=False)
+
+
+# --- failures -----------------------------------------------------------------
+
+# SQLSTATEs that mean "try again later", not "your request is wrong".
+_UNAVAILABLE_STATES = {
+    "57014",  # query_canceled (statement_timeout)
+    "55P03",  # lock_not_available (lock_timeout)
+    "57P01",  # admin_shutdown
+    "57P02",  # crash_shutdown
+    "57P03",  # cannot_connect_now (starting up, shutting down)
+    "53300",  # too_many_connections
+    "08000",  # connection_exception
+    "08003",  # connection_does_not_exist
+    "08006",  # connection_failure
+    "25P03",  # idle_in_transaction_session_timeout
+}
+_RETRYABLE_STATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL error code behind a SQLAlchemy error raised by pg8000, if any."""
+    orig = getattr(exc, "orig", None)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], dict):
+        code = args[0].get("C")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database cannot serve us right now: unreachable, restarting, or over a timeout."""
+    if isinstance(exc, PoolTimeoutError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    state = sqlstate(exc)
+    if state is not None:
+        return state in _UNAVAILABLE_STATES
+    return isinstance(exc, OperationalError | ConnectionError | TimeoutError)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A conflict between transactions that the same request may safely run again."""
+    return sqlstate(exc) in _RETRYABLE_STATES

@@ -1,0 +1,438 @@
+"""The data model: SQLAlchemy 2.0 typed tables.
+
+Derived from the seed schema (`shared/design/data-model.md`) with its planned changes:
+link and share tables have composite primary keys, every editable resource has an integer
+`version` (the ETag), todos have `completed_at` and `remind_at`, and the indexes follow the
+list queries of the API contract. Only migrations create or change the schema.
+
+Decisions beyond the seed, each for a reason:
+- `todo_recurrences` is keyed by `todo_id` (it was a surrogate id plus a unique `todo_id`).
+- `tags.name` is `citext` (length checked by a constraint), so "unique per user ignoring
+  case" is a plain partial unique index instead of an expression index.
+- contact child rows (`numbers`, `emails`, `addresses`) carry a `position` so a contact's
+  lists come back in the order the client sent them.
+- checks on `todos.priority` (0-4) and the recurrence value ranges keep bad data out even
+  from outside the API.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, CITEXT, ENUM, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NOT_DELETED = text("deleted_at IS NULL")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UserType(enum.StrEnum):
+    organization = "organization"
+    team = "team"
+    individual = "individual"
+
+
+class AuthProvider(enum.StrEnum):
+    password = "password"  # noqa: S105 (a provider name)
+    google = "google"
+    apple = "apple"
+
+
+class Permission(enum.StrEnum):
+    """Stored as the seed's 'R'/'W'; the API says read/write."""
+
+    R = "R"
+    W = "W"
+
+
+# Enum types are created explicitly by the migration, never implicitly by a table.
+user_type_enum = ENUM(UserType, name="user_type", create_type=False)
+auth_provider_enum = ENUM(AuthProvider, name="auth_provider", create_type=False)
+permission_enum = ENUM(Permission, name="permission", create_type=False)
+
+
+def _pk() -> Mapped[uuid.UUID]:
+    return mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def _updated() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+
+def _version() -> Mapped[int]:
+    return mapped_column(Integer, server_default=text("1"))
+
+
+def _owner() -> Mapped[uuid.UUID]:
+    # Plain index: the account deletion cascade finds every row, deleted ones included.
+    return mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
+def _deleted() -> Mapped[datetime | None]:
+    return mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        Index("ix_users_parent_id", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    user_type: Mapped[UserType] = mapped_column(
+        user_type_enum, server_default=UserType.individual.value
+    )
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    username: Mapped[str] = mapped_column(Text)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(CITEXT(), unique=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    is_system: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    timezone: Mapped[str | None] = mapped_column(Text)
+    locale: Mapped[str | None] = mapped_column(Text)
+    deleted_at: Mapped[datetime | None] = _deleted()
+    version: Mapped[int] = _version()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    identities: Mapped[list[AuthIdentity]] = relationship(
+        back_populates="user", passive_deletes=True
+    )
+
+
+class AuthIdentity(Base):
+    __tablename__ = "auth_identities"
+    __table_args__ = (
+        CheckConstraint(
+            "(email IS NOT NULL AND password_hash IS NOT NULL)"
+            " OR (provider IS NOT NULL AND provider_user_id IS NOT NULL)",
+            name="credentials",
+        ),
+        Index(
+            "uq_auth_identities_provider_provider_user_id",
+            "provider",
+            "provider_user_id",
+            unique=True,
+            postgresql_where=text("provider_user_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = _owner()
+    provider: Mapped[AuthProvider | None] = mapped_column(auth_provider_enum)
+    provider_user_id: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(CITEXT())
+    is_primary: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    user: Mapped[User] = relationship(back_populates="identities")
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (
+        CheckConstraint("char_length(name) BETWEEN 1 AND 50", name="name_length"),
+        Index("uq_tags_user_id_name", "user_id", "name", unique=True, postgresql_where=NOT_DELETED),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    name: Mapped[str] = mapped_column(CITEXT())
+    user_id: Mapped[uuid.UUID] = _owner()
+    deleted_at: Mapped[datetime | None] = _deleted()
+    version: Mapped[int] = _version()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+def _list_indexes(table: str) -> tuple[Index, ...]:
+    """The indexes behind a resource's list sorts: owner first, then the sort key, then id."""
+    return (
+        Index(
+            f"ix_{table}_user_id_created_at_id",
+            "user_id",
+            text("created_at DESC"),
+            "id",
+            postgresql_where=NOT_DELETED,
+        ),
+        Index(
+            f"ix_{table}_user_id_updated_at_id",
+            "user_id",
+            text("updated_at DESC"),
+            "id",
+            postgresql_where=NOT_DELETED,
+        ),
+    )
+
+
+class Todo(Base):
+    __tablename__ = "todos"
+    __table_args__ = (
+        CheckConstraint("priority BETWEEN 0 AND 4", name="priority_range"),
+        *_list_indexes("todos"),
+        Index(
+            "ix_todos_user_id_deadline_id",
+            "user_id",
+            "deadline",
+            "id",
+            postgresql_where=NOT_DELETED,
+        ),
+        Index(
+            "ix_todos_user_id_priority_id",
+            "user_id",
+            text("priority DESC"),
+            "id",
+            postgresql_where=NOT_DELETED,
+        ),
+        Index("ix_todos_parent_id", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    title: Mapped[str] = mapped_column(String(200))
+    priority: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    pinned: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    done: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    description: Mapped[str | None] = mapped_column(Text)
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    remind_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    user_id: Mapped[uuid.UUID] = _owner()
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("todos.id", ondelete="SET NULL")
+    )
+    deleted_at: Mapped[datetime | None] = _deleted()
+    version: Mapped[int] = _version()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    recurrence: Mapped[TodoRecurrence | None] = relationship(passive_deletes=True)
+
+
+_RECURRENCE_LISTS = ("days_of_week", "days_of_month", "weeks_of_month", "months_of_year")
+
+
+class TodoRecurrence(Base):
+    __tablename__ = "todo_recurrences"
+    __table_args__ = (
+        CheckConstraint(
+            "(recurrence_type IS NULL AND interval IS NULL AND "
+            + " AND ".join(f"{c} IS NULL" for c in _RECURRENCE_LISTS)
+            + ") OR (recurrence_type IS NOT NULL AND interval IS NOT NULL AND ("
+            + " + ".join(f"({c} IS NOT NULL)::int" for c in _RECURRENCE_LISTS)
+            + ") <= 1)",
+            name="rule_shape",
+        ),
+        CheckConstraint("recurrence_type BETWEEN 0 AND 3", name="type_range"),
+        CheckConstraint("interval >= 1", name="interval_positive"),
+        CheckConstraint("days_of_week <@ ARRAY[0,1,2,3,4,5,6]", name="days_of_week_range"),
+        CheckConstraint(
+            "days_of_month <@ ARRAY[-1,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,"
+            "21,22,23,24,25,26,27,28,29,30,31]",
+            name="days_of_month_range",
+        ),
+        CheckConstraint("weeks_of_month <@ ARRAY[-1,1,2,3,4,5]", name="weeks_of_month_range"),
+        CheckConstraint(
+            "months_of_year <@ ARRAY[1,2,3,4,5,6,7,8,9,10,11,12]", name="months_of_year_range"
+        ),
+        CheckConstraint("end_at IS NULL OR end_at > start_at", name="end_after_start"),
+    )
+
+    todo_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("todos.id", ondelete="CASCADE"), primary_key=True
+    )
+    # 0 daily, 1 weekly, 2 monthly, 3 yearly (the seed's encoding)
+    recurrence_type: Mapped[int | None] = mapped_column(SmallInteger)
+    interval: Mapped[int | None] = mapped_column(Integer)
+    days_of_week: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    days_of_month: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    weeks_of_month: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    months_of_year: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Memo(Base):
+    __tablename__ = "memos"
+    __table_args__ = _list_indexes("memos")
+
+    id: Mapped[uuid.UUID] = _pk()
+    content: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    pinned: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    obfuscated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    secret: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    user_id: Mapped[uuid.UUID] = _owner()
+    deleted_at: Mapped[datetime | None] = _deleted()
+    version: Mapped[int] = _version()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = _list_indexes("contacts")
+
+    id: Mapped[uuid.UUID] = _pk()
+    name: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    pinned: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    user_id: Mapped[uuid.UUID] = _owner()
+    deleted_at: Mapped[datetime | None] = _deleted()
+    version: Mapped[int] = _version()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+def _contact_id() -> Mapped[uuid.UUID]:
+    return mapped_column(
+        UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+
+
+class ContactNumber(Base):
+    __tablename__ = "numbers"
+
+    id: Mapped[uuid.UUID] = _pk()
+    contact_id: Mapped[uuid.UUID] = _contact_id()
+    number: Mapped[str] = mapped_column(String(50))
+    position: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class ContactEmail(Base):
+    __tablename__ = "emails"
+
+    id: Mapped[uuid.UUID] = _pk()
+    contact_id: Mapped[uuid.UUID] = _contact_id()
+    email: Mapped[str] = mapped_column(String(254))
+    position: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class ContactAddress(Base):
+    __tablename__ = "addresses"
+
+    id: Mapped[uuid.UUID] = _pk()
+    contact_id: Mapped[uuid.UUID] = _contact_id()
+    address: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+def _link_column(table: str) -> Mapped[uuid.UUID]:
+    return mapped_column(
+        UUID(as_uuid=True), ForeignKey(f"{table}.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class TodoTag(Base):
+    __tablename__ = "todo_tags"
+    __table_args__ = (Index("ix_todo_tags_tag_id", "tag_id"),)
+
+    todo_id: Mapped[uuid.UUID] = _link_column("todos")
+    tag_id: Mapped[uuid.UUID] = _link_column("tags")
+    created_at: Mapped[datetime] = _created()
+
+
+class MemoTag(Base):
+    __tablename__ = "memo_tags"
+    __table_args__ = (Index("ix_memo_tags_tag_id", "tag_id"),)
+
+    memo_id: Mapped[uuid.UUID] = _link_column("memos")
+    tag_id: Mapped[uuid.UUID] = _link_column("tags")
+    created_at: Mapped[datetime] = _created()
+
+
+class ContactTag(Base):
+    __tablename__ = "contact_tags"
+    __table_args__ = (Index("ix_contact_tags_tag_id", "tag_id"),)
+
+    contact_id: Mapped[uuid.UUID] = _link_column("contacts")
+    tag_id: Mapped[uuid.UUID] = _link_column("tags")
+    created_at: Mapped[datetime] = _created()
+
+
+def _permission() -> Mapped[Permission]:
+    return mapped_column(permission_enum, server_default=Permission.R.value)
+
+
+def _expiration() -> Mapped[datetime | None]:
+    return mapped_column(DateTime(timezone=True))
+
+
+class SharedTodo(Base):
+    __tablename__ = "shared_todos"
+    __table_args__ = (Index("ix_shared_todos_shared_user_id", "shared_user_id"),)
+
+    todo_id: Mapped[uuid.UUID] = _link_column("todos")
+    shared_user_id: Mapped[uuid.UUID] = _link_column("users")
+    permissions: Mapped[Permission] = _permission()
+    expiration: Mapped[datetime | None] = _expiration()
+    recursive: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class SharedMemo(Base):
+    __tablename__ = "shared_memos"
+    __table_args__ = (Index("ix_shared_memos_shared_user_id", "shared_user_id"),)
+
+    memo_id: Mapped[uuid.UUID] = _link_column("memos")
+    shared_user_id: Mapped[uuid.UUID] = _link_column("users")
+    permissions: Mapped[Permission] = _permission()
+    expiration: Mapped[datetime | None] = _expiration()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class SharedContact(Base):
+    __tablename__ = "shared_contacts"
+    __table_args__ = (Index("ix_shared_contacts_shared_user_id", "shared_user_id"),)
+
+    contact_id: Mapped[uuid.UUID] = _link_column("contacts")
+    shared_user_id: Mapped[uuid.UUID] = _link_column("users")
+    permissions: Mapped[Permission] = _permission()
+    expiration: Mapped[datetime | None] = _expiration()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()

@@ -1,0 +1,49 @@
+"""Shapes every function shares: the schema base class, problems, health, list pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it as a field error instead of a 500.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Every client-supplied string goes through this type.
+Str = Annotated[str, AfterValidator(_no_nul)]
+
+
+class Schema(BaseModel):
+    """Base of request and response shapes: unknown fields are refused (no mass assignment)."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+
+class FieldErrorOut(Schema):
+    field: str
+    message: str
+
+
+class Problem(Schema):
+    """RFC 9457 problem details, as every error response carries them."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    request_id: str
+    errors: list[FieldErrorOut] | None = Field(
+        default=None, description="Every invalid field (422 only)."
+    )
+
+
+class Health(Schema):
+    status: Literal["ok", "unavailable"]
+    function: str
+    version: str
+    database: Literal["ok", "unavailable"]

@@ -1,0 +1,1 @@
+"""Local tooling: the embedded database, the dev gateway, the `make dev` launcher."""

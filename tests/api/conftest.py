@@ -1,0 +1,22 @@
+"""API tests: through HTTP semantics via each function's real functions-framework entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+import pytest
+from werkzeug.test import Client
+
+ECHO_SOURCE = Path(__file__).parent / "echo" / "main.py"
+
+
+@pytest.fixture(scope="session")
+def echo_app() -> Any:
+    return functions_framework.create_app(target="echo", source=str(ECHO_SOURCE))
+
+
+@pytest.fixture
+def echo(echo_app: Any) -> Client:
+    return Client(echo_app)

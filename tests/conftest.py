@@ -1,0 +1,82 @@
+"""The test database: `DATABASE_URL`'s server if set, else a private embedded PostgreSQL.
+
+Set up in `pytest_configure`, before any test module is imported, so that every function
+app reads the test database from its settings exactly as in production:
+- with `DATABASE_URL`, a fresh database `sealy_test_<random>` is created on that server,
+  migrated, and dropped at the end;
+- without it, an embedded server runs in a temporary folder deleted at the end.
+API tests treat the database as a black box and isolate themselves by creating their own
+users; integration tests roll back (see tests/integration/conftest.py).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools import database as db
+
+_state: dict[str, Any] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        admin = db.with_database(given, "postgres")
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="sealy-test-pg-"))
+        _state["server"] = db.start_embedded(tmp / "data", delete_on_exit=True)
+        admin = db.embedded_url(_state["server"])
+    name = f"sealy_test_{secrets.token_hex(4)}"
+    db.create_database(admin, name)
+    url = db.with_database(admin, name)
+    db.migrate(url)
+    _state.update(admin=admin, name=name, url=url)
+    os.environ["DATABASE_URL"] = url
+    os.environ["ENV"] = "test"
+    os.environ.setdefault("RELEASE", "test")
+    from tests.keys import install_test_keys
+
+    install_test_keys()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if "name" in _state:
+        from common.db import get_engine
+
+        get_engine().dispose()
+        db.drop_database(_state["admin"], _state["name"])
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """SQLAlchemy URL of this run's freshly migrated test database."""
+    return str(_state["url"])
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> str:
+    """URL of the test server's `postgres` database, for tests that create their own."""
+    return str(_state["admin"])
+
+
+@pytest.fixture(scope="session")
+def gateway() -> Any:
+    from devtools.gateway import create_gateway
+
+    return create_gateway()
+
+
+@pytest.fixture
+def client(gateway: Any) -> Any:
+    """A WSGI client on the gateway: requests go through each function's real entry point."""
+    from werkzeug.test import Client
+
+    return Client(gateway)
