@@ -182,22 +182,10 @@ class Tag(Base):
 
 
 def _list_indexes(table: str) -> tuple[Index, ...]:
-    """The indexes behind a resource's list sorts: owner first, then the sort key, then id."""
-    return (
-        Index(
-            f"ix_{table}_user_id_created_at_id",
-            "user_id",
-            text("created_at DESC"),
-            "id",
-            postgresql_where=NOT_DELETED,
-        ),
-        Index(
-            f"ix_{table}_user_id_updated_at_id",
-            "user_id",
-            text("updated_at DESC"),
-            "id",
-            postgresql_where=NOT_DELETED,
-        ),
+    """The indexes behind a resource's list sorts: owner, sort key, id (scanned either way)."""
+    return tuple(
+        Index(f"ix_{table}_user_id_{key}_id", "user_id", key, "id", postgresql_where=NOT_DELETED)
+        for key in ("created_at", "updated_at")
     )
 
 
@@ -216,7 +204,7 @@ class Todo(Base):
         Index(
             "ix_todos_user_id_priority_id",
             "user_id",
-            text("priority DESC"),
+            "priority",
             "id",
             postgresql_where=NOT_DELETED,
         ),

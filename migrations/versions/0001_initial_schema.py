@@ -150,14 +150,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_contacts_user_id_created_at_id",
         "contacts",
-        ["user_id", sa.literal_column("created_at DESC"), "id"],
+        ["user_id", "created_at", "id"],
         unique=False,
         postgresql_where=sa.text("deleted_at IS NULL"),
     )
     op.create_index(
         "ix_contacts_user_id_updated_at_id",
         "contacts",
-        ["user_id", sa.literal_column("updated_at DESC"), "id"],
+        ["user_id", "updated_at", "id"],
         unique=False,
         postgresql_where=sa.text("deleted_at IS NULL"),
     )
@@ -193,14 +193,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_memos_user_id_created_at_id",
         "memos",
-        ["user_id", sa.literal_column("created_at DESC"), "id"],
+        ["user_id", "created_at", "id"],
         unique=False,
         postgresql_where=sa.text("deleted_at IS NULL"),
     )
     op.create_index(
         "ix_memos_user_id_updated_at_id",
         "memos",
-        ["user_id", sa.literal_column("updated_at DESC"), "id"],
+        ["user_id", "updated_at", "id"],
         unique=False,
         postgresql_where=sa.text("deleted_at IS NULL"),
     )
@@ -284,7 +284,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_todos_user_id_created_at_id",
         "todos",
-        ["user_id", sa.literal_column("created_at DESC"), "id"],
+        ["user_id", "created_at", "id"],
         unique=False,
         postgresql_where=sa.text("deleted_at IS NULL"),
     )
@@ -298,14 +298,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_todos_user_id_priority_id",
         "todos",
-        ["user_id", sa.literal_column("priority DESC"), "id"],
+        ["user_id", "priority", "id"],
         unique=False,
         postgresql_where=sa.text("deleted_at IS NULL"),
     )
     op.create_index(
         "ix_todos_user_id_updated_at_id",
         "todos",
-        ["user_id", sa.literal_column("updated_at DESC"), "id"],
+        ["user_id", "updated_at", "id"],
         unique=False,
         postgresql_where=sa.text("deleted_at IS NULL"),
     )
