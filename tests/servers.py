@@ -27,7 +27,7 @@ def free_port() -> int:
 
 def get(url: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
@@ -42,7 +42,7 @@ def function_process(
     binary = Path(sys.executable).parent / "functions-framework"
     full_env = {**os.environ, **env, "THREADS": "4"}
     errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(  # noqa: S603 (our own binary and arguments)
+    proc = subprocess.Popen(
         [str(binary), "--source", str(source), "--target", target, "--port", str(port)],
         env=full_env,
         cwd=ROOT,
