@@ -28,6 +28,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -35,7 +36,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, CITEXT, ENUM, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, CITEXT, ENUM, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -209,6 +210,19 @@ class Todo(Base):
             postgresql_where=NOT_DELETED,
         ),
         Index("ix_todos_parent_id", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
+        # `q` searches title and description with ILIKE '%...%': trigram indexes serve it.
+        Index(
+            "ix_todos_title_trgm",
+            "title",
+            postgresql_using="gin",
+            postgresql_ops={"title": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_todos_description_trgm",
+            "description",
+            postgresql_using="gin",
+            postgresql_ops={"description": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[uuid.UUID] = _pk()
@@ -424,3 +438,22 @@ class SharedContact(Base):
     expiration: Mapped[datetime | None] = _expiration()
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+
+
+class IdempotencyKey(Base):
+    """A creating POST's `Idempotency-Key`, its request fingerprint and the response it got.
+
+    Rows older than 24 hours no longer replay (the lookup ignores them, a new request with the
+    same key replaces them); `ix_idempotency_keys_created_at` serves a periodic purge.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+
+    user_id: Mapped[uuid.UUID] = _link_column("users")
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
+    status_code: Mapped[int] = mapped_column(SmallInteger)
+    response_body: Mapped[str] = mapped_column(Text)
+    response_headers: Mapped[dict[str, str]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created()
