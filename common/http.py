@@ -34,6 +34,7 @@ from werkzeug.routing import Map, Rule
 from common import errors
 from common.config import get_settings
 from common.db import count_queries, get_engine, is_retryable, is_unavailable, new_session
+from common.db.engine import sqlstate
 from common.logging import LogContext, configure_logging, log_context
 from common.schemas import FieldErrorOut, Health, Problem
 
@@ -72,6 +73,7 @@ class Route:
     errors: tuple[int, ...]
     summary: str
     headers: tuple[str, ...] = ()
+    idempotent: bool = False  # a creating POST: honours Idempotency-Key
 
 
 class Ctx:
@@ -100,6 +102,69 @@ class Ctx:
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)
+
+    def if_match(self) -> frozenset[int] | None:
+        """The versions `If-Match` accepts; None when absent or `*` (any current version).
+
+        Strong comparison (RFC 9110 §13.1.1): weak tags and malformed values match nothing,
+        so a client holding them gets 412 rather than an unchecked write."""
+        header = self.request.headers.get("If-Match")
+        if header is None or header.strip() == "*":
+            return None
+        versions = set()
+        for part in header.split(","):
+            tag = part.strip()
+            if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+                versions.add(int(tag[1:-1]))
+        return frozenset(versions)
+
+
+def etag(version: int) -> dict[str, str]:
+    """The ETag header of a resource at `version`."""
+    return {"ETag": f'"{version}"'}
+
+
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+def _once(
+    ctx: Ctx, route: Route, key: str, raw_body: Any, handler: Callable[[], Any]
+) -> flask.Response:
+    """Run a creating POST at most once per (caller, Idempotency-Key); see common.db.idempotency."""
+    from common.db import idempotency
+
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise errors.ValidationFailed(
+            [errors.FieldError("Idempotency-Key", "must be 1-255 printable ASCII characters")]
+        )
+    print_ = idempotency.fingerprint(
+        method=ctx.request.method, path=ctx.request.path, body=raw_body
+    )
+    locked, stored = idempotency.lock_and_find(ctx.session, user_id=ctx.user_id, key=key)
+    if not locked:
+        raise errors.Conflict("A request with this Idempotency-Key is still in progress.")
+    if stored is not None:
+        if stored.fingerprint != print_:
+            raise errors.ValidationFailed(
+                [errors.FieldError("Idempotency-Key", "was used for a different request")]
+            )
+        headers = {**stored.headers, "Idempotent-Replayed": "true"}
+        return flask.Response(
+            stored.body, status=stored.status, headers=headers, mimetype="application/json"
+        )
+    response = _to_response(route, handler())
+    kept = {k: v for k, v in response.headers.items() if k in ("Location", "ETag")}
+    if not idempotency.store(
+        ctx.session,
+        user_id=ctx.user_id,
+        key=key,
+        fingerprint=print_,
+        status=response.status_code,
+        body=response.get_data(as_text=True),
+        headers=kept,
+    ):
+        raise errors.Conflict("A request with this Idempotency-Key has just completed; retry.")
+    return response
 
 
 class Api:
@@ -136,6 +201,7 @@ class Api:
         errors: tuple[int, ...] = (),
         summary: str = "",
         headers: tuple[str, ...] = (),
+        idempotent: bool = False,
     ) -> Callable[[H], H]:
         """Register a handler for `method` on `prefix + path` (werkzeug rule syntax)."""
 
@@ -152,7 +218,8 @@ class Api:
                 status=status,
                 errors=errors,
                 summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
-                headers=headers,
+                headers=(*headers, "Idempotency-Key") if idempotent else headers,
+                idempotent=idempotent,
             )
             self.routes.append(route)
             self._map.add(Rule(full, methods=[method], endpoint=route))
@@ -261,16 +328,24 @@ class Api:
         kwargs = dict(args)
         if route.query is not None:
             kwargs["query"] = _validate(route.query, request.args.to_dict(), prefix="")
+        raw_body = None
         if route.body is not None:
-            kwargs["body"] = _validate(route.body, read_json(request), prefix="")
-        result = self._invoke(route, ctx, kwargs)
-        return _to_response(route, result)
+            raw_body = read_json(request)
+            kwargs["body"] = _validate(route.body, raw_body, prefix="")
+        key = request.headers.get("Idempotency-Key") if route.idempotent else None
 
-    def _invoke(self, route: Route, ctx: Ctx, kwargs: dict[str, Any]) -> Any:
+        def call() -> flask.Response:
+            if key is not None:
+                return _once(ctx, route, key, raw_body, lambda: route.handler(ctx, **kwargs))
+            return _to_response(route, route.handler(ctx, **kwargs))
+
+        return self._invoke(ctx, call)
+
+    def _invoke(self, ctx: Ctx, call: Callable[[], flask.Response]) -> flask.Response:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             ctx._session = None
             try:
-                result = route.handler(ctx, **kwargs)
+                result = call()
                 if ctx._session is not None:
                     ctx._session.commit()
                 return result
@@ -406,6 +481,12 @@ def _as_api_error(exc: Exception) -> errors.ApiError:
         mapped = errors.ApiError(exc.description)
         mapped.status = exc.code
         return mapped
+    state = sqlstate(exc)
+    if state == "23505":  # unique violation that no statement anticipated: a race, or a duplicate
+        return errors.Conflict("This conflicts with an existing resource.")
+    if state == "23503" and "_user_id_users" in str(getattr(exc, "orig", "")):
+        # A token outliving its account (deleted): the user row the write refers to is gone.
+        return errors.Unauthorized("The account of this token no longer exists.")
     if is_unavailable(exc):
         log.warning("database unavailable", extra={"error_type": type(exc).__name__})
         return errors.ServiceUnavailable()

@@ -1,5 +1,5 @@
 """Pydantic request/response shapes: the API's types, named by role (TodoCreate, TodoOut...)."""
 
-from common.schemas.base import FieldErrorOut, Health, Problem, Schema, Str
+from common.schemas.base import Access, FieldErrorOut, Health, Problem, Schema, Str, Timestamp
 
-__all__ = ["FieldErrorOut", "Health", "Problem", "Schema", "Str"]
+__all__ = ["Access", "FieldErrorOut", "Health", "Problem", "Schema", "Str", "Timestamp"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 
 def _no_nul(value: str) -> str:
@@ -16,6 +17,16 @@ def _no_nul(value: str) -> str:
 
 # Every client-supplied string goes through this type.
 Str = Annotated[str, AfterValidator(_no_nul)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# RFC 3339 with an offset in requests (a naive timestamp is a 422), UTC ("Z") in responses.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+Access = Literal["owner", "write", "read"]
 
 
 class Schema(BaseModel):

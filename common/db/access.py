@@ -1,0 +1,229 @@
+"""Who may see and change a shareable resource, decided in the SQL that fetches the rows.
+
+Todos, memos and contacts are "shareable": an owner (`user_id`), share rows in a
+`shared_<items>` table (permission R/W, optional expiry) and tag links in `<item>_tags`.
+`Shareable` describes one such resource; every query here is written once for all three.
+
+The caller's access to a row is `owner` when they own it, else the best permission among
+their live shares of it (an expired share matches nothing), else none: the row is not
+visible and every endpoint answers 404. Todo shares are `recursive` by default: they reach
+the whole subtree of the shared todo, so the shares a caller received are expanded down
+the `parent_id` tree in a recursive CTE. The access check is part of each statement's WHERE
+clause, never a separate read before a write.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Select,
+    Table,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by
+from sqlalchemy.dialects.postgresql import array as pg_array
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningUpdate
+
+from common import errors
+from common.db import models
+from common.db.tables import table
+
+OWNER, WRITE, READ = "owner", "write", "read"
+_WRITE_RANK, _READ_RANK = 2, 1
+
+
+@dataclass(frozen=True)
+class Shareable:
+    name: str  # "todo": used in messages and cursors
+    table: Table
+    share_table: Table
+    share_fk: str  # the share table's column naming the item ("todo_id")
+    tag_table: Table
+    tag_fk: str  # the tag-link table's column naming the item
+    recursive: bool = False  # shares reach sub-items through `parent_id`
+    unshareable: str | None = None  # a boolean column that, when true, forbids sharing
+
+    @property
+    def share_item(self) -> Any:
+        return self.share_table.c[self.share_fk]
+
+    @property
+    def tag_item(self) -> Any:
+        return self.tag_table.c[self.tag_fk]
+
+
+TODOS = Shareable(
+    name="todo",
+    table=table(models.Todo),
+    share_table=table(models.SharedTodo),
+    share_fk="todo_id",
+    tag_table=table(models.TodoTag),
+    tag_fk="todo_id",
+    recursive=True,
+)
+MEMOS = Shareable(
+    name="memo",
+    table=table(models.Memo),
+    share_table=table(models.SharedMemo),
+    share_fk="memo_id",
+    tag_table=table(models.MemoTag),
+    tag_fk="memo_id",
+    unshareable="secret",
+)
+CONTACTS = Shareable(
+    name="contact",
+    table=table(models.Contact),
+    share_table=table(models.SharedContact),
+    share_fk="contact_id",
+    tag_table=table(models.ContactTag),
+    tag_fk="contact_id",
+)
+
+
+def live_share(share_table: Table) -> ColumnElement[bool]:
+    expiration = share_table.c.expiration
+    return or_(expiration.is_(None), expiration > func.now())
+
+
+def received(spec: Shareable, me: uuid.UUID) -> CTE:
+    """(id, rank) of every item reached by the caller's live shares; rank 2 write, 1 read."""
+    s = spec.share_table
+    rank = case((s.c.permissions == models.Permission.W, _WRITE_RANK), else_=_READ_RANK)
+    direct = select(spec.share_item.label("id"), rank.label("rank"))
+    if not spec.recursive:
+        shares = direct.where(s.c.shared_user_id == me, live_share(s)).cte(f"{spec.name}_shared")
+    else:
+        roots = direct.add_columns(s.c.recursive.label("descend")).where(
+            s.c.shared_user_id == me, live_share(s)
+        )
+        tree = roots.cte(f"{spec.name}_shared_tree", recursive=True)
+        child = spec.table.alias(f"{spec.name}_child")
+        tree = tree.union(  # UNION, not ALL: terminates even if a cycle slipped in
+            select(child.c.id, tree.c.rank, true()).where(
+                child.c.parent_id == tree.c.id, tree.c.descend, child.c.deleted_at.is_(None)
+            )
+        )
+        shares = select(tree.c.id, tree.c.rank).cte(f"{spec.name}_shared")
+    return (
+        select(shares.c.id, func.max(shares.c.rank).label("rank"))
+        .group_by(shares.c.id)
+        .cte(f"{spec.name}_access")
+    )
+
+
+def access_level(table: Any, acc: CTE, me: uuid.UUID) -> ColumnElement[str]:
+    """The caller's access to a row of `table` outer-joined with `received(...)`."""
+    return case(
+        (table.c.user_id == me, literal(OWNER)),
+        (acc.c.rank == _WRITE_RANK, literal(WRITE)),
+        else_=literal(READ),
+    )
+
+
+def visible_rows(spec: Shareable, me: uuid.UUID, *columns: Any) -> Select[Any]:
+    """SELECT `columns` + access over the caller's visible, undeleted rows (outer-joined)."""
+    t = spec.table
+    acc = received(spec, me)
+    return (
+        select(*columns, access_level(t, acc, me).label("access"))
+        .select_from(t.outerjoin(acc, acc.c.id == t.c.id))
+        .where(t.c.deleted_at.is_(None), or_(t.c.user_id == me, acc.c.id.is_not(None)))
+    )
+
+
+def target(spec: Shareable, me: uuid.UUID, item_id: uuid.UUID) -> CTE:
+    """One visible item with the caller's access and its version, as a CTE."""
+    t = spec.table
+    return (
+        visible_rows(spec, me, t.c.id, t.c.version, t.c.user_id)
+        .where(t.c.id == item_id)
+        .cte(f"{spec.name}_target")
+    )
+
+
+def guarded_update(
+    spec: Shareable,
+    me: uuid.UUID,
+    item_id: uuid.UUID,
+    *,
+    allowed: Collection[str],
+    versions: frozenset[int] | None,
+    values: dict[str, Any],
+) -> ReturningUpdate[Any]:
+    """UPDATE one item only if the caller's access is `allowed` and its version matches.
+
+    The version bump and the If-Match check are in the same statement, so of two writers
+    holding one ETag exactly one succeeds. Returns (id, version) when it applied."""
+    t = spec.table
+    tgt = target(spec, me, item_id)
+    conditions = [t.c.id == tgt.c.id, tgt.c.access.in_(list(allowed))]
+    if versions is not None:
+        conditions.append(t.c.version.in_(sorted(versions)))
+    return (
+        update(t)
+        .where(*conditions)
+        .values(**values, version=t.c.version + 1, updated_at=func.now())
+        .returning(t.c.id, t.c.version)
+    )
+
+
+def explain_refusal(
+    session: Session,
+    spec: Shareable,
+    me: uuid.UUID,
+    item_id: uuid.UUID,
+    *,
+    allowed: Collection[str],
+    versions: frozenset[int] | None,
+) -> errors.ApiError:
+    """Why a guarded write matched no row: 404 unseen, 403 not allowed, 412 stale version."""
+    tgt = target(spec, me, item_id)
+    row = session.execute(select(tgt.c.access, tgt.c.version)).first()
+    if row is None:
+        return errors.NotFound(f"No such {spec.name}.")
+    if row.access not in allowed:
+        return errors.Forbidden(f"Your access to this {spec.name} does not allow this.")
+    if versions is not None and row.version not in versions:
+        return errors.PreconditionFailed()
+    return errors.Conflict(f"The {spec.name} changed while you wrote it; try again.")
+
+
+def tag_ids(spec: Shareable, item_id: Any) -> Any:
+    """A scalar subquery: the item's tag ids, sorted, as an array (empty, never NULL)."""
+    link = spec.tag_table
+    ids = func.array_agg(aggregate_order_by(link.c.tag_id, link.c.tag_id))
+    return (
+        select(func.coalesce(ids, pg_array([], type_=UUID(as_uuid=True))))
+        .where(spec.tag_item == item_id)
+        .scalar_subquery()
+    )
+
+
+def own_item(spec: Shareable, me: uuid.UUID, item_id: uuid.UUID) -> CTE:
+    """The caller's own, undeleted item (the only one whose shares and tags they manage)."""
+    t = spec.table
+    return (
+        select(t.c.id)
+        .where(t.c.id == item_id, t.c.user_id == me, t.c.deleted_at.is_(None))
+        .cte(f"own_{spec.name}")
+    )
+
+
+def owner_only(
+    session: Session, spec: Shareable, me: uuid.UUID, item_id: uuid.UUID
+) -> errors.ApiError:
+    """The error for an owner-only action on an item the caller does not own."""
+    return explain_refusal(session, spec, me, item_id, allowed=(OWNER,), versions=None)

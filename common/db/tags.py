@@ -1,0 +1,126 @@
+"""Tag SQL: the caller's own tags; names unique per user ignoring case (citext)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import Session
+
+from common import errors
+from common.db.models import ContactTag, MemoTag, Tag, TodoTag
+from common.db.tables import table
+from common.paging import SortKey
+
+tags = table(Tag)
+_LINKS = (table(TodoTag), table(MemoTag), table(ContactTag))
+_COLUMNS = (tags.c.id, tags.c.name, tags.c.version, tags.c.created_at, tags.c.updated_at)
+
+SORTS: dict[str, SortKey] = {
+    "name": SortKey(tags.c.name, descending=False, kind="str"),
+    "-name": SortKey(tags.c.name, descending=True, kind="str"),
+    "created_at": SortKey(tags.c.created_at, descending=False, kind="datetime"),
+    "-created_at": SortKey(tags.c.created_at, descending=True, kind="datetime"),
+}
+
+
+def _mine(me: uuid.UUID, tag_id: uuid.UUID) -> list[Any]:
+    return [tags.c.id == tag_id, tags.c.user_id == me, tags.c.deleted_at.is_(None)]
+
+
+def create_tag(session: Session, *, me: uuid.UUID, name: str) -> RowMapping:
+    stmt = (
+        insert(tags)
+        .values(name=name, user_id=me)
+        .on_conflict_do_nothing(
+            index_elements=[tags.c.user_id, tags.c.name], index_where=tags.c.deleted_at.is_(None)
+        )
+        .returning(*_COLUMNS)
+    )
+    row = session.execute(stmt).mappings().first()
+    if row is None:
+        raise errors.Conflict("You already have a tag with this name.")
+    return row
+
+
+def get_tag(session: Session, *, me: uuid.UUID, tag_id: uuid.UUID) -> RowMapping:
+    row = session.execute(select(*_COLUMNS).where(*_mine(me, tag_id))).mappings().first()
+    if row is None:
+        raise errors.NotFound("No such tag.")
+    return row
+
+
+def list_tags(
+    session: Session,
+    *,
+    me: uuid.UUID,
+    sort: SortKey,
+    limit: int,
+    after: tuple[Any, uuid.UUID] | None,
+) -> list[RowMapping]:
+    stmt = select(*_COLUMNS).where(tags.c.user_id == me, tags.c.deleted_at.is_(None))
+    if after is not None:
+        stmt = stmt.where(sort.after(tags.c.id, *after))
+    stmt = stmt.order_by(*sort.order_by(tags.c.id)).limit(limit + 1)
+    return list(session.execute(stmt).mappings())
+
+
+def rename_tag(
+    session: Session,
+    *,
+    me: uuid.UUID,
+    tag_id: uuid.UUID,
+    name: str,
+    versions: frozenset[int] | None,
+) -> RowMapping:
+    conditions = _mine(me, tag_id)
+    if versions is not None:
+        conditions.append(tags.c.version.in_(sorted(versions)))
+    stmt = (
+        update(tags)
+        .where(*conditions)
+        .values(name=name, version=tags.c.version + 1, updated_at=func.now())
+        .returning(*_COLUMNS)
+    )
+    # A duplicate name fails the statement with a unique violation: the pipeline answers 409.
+    row = session.execute(stmt).mappings().first()
+    if row is None:
+        raise _refusal(session, me=me, tag_id=tag_id, versions=versions)
+    return row
+
+
+def delete_tag(
+    session: Session, *, me: uuid.UUID, tag_id: uuid.UUID, versions: frozenset[int] | None
+) -> None:
+    """Soft-delete the tag and detach it from every todo, memo and contact, in one statement."""
+    conditions = _mine(me, tag_id)
+    if versions is not None:
+        conditions.append(tags.c.version.in_(sorted(versions)))
+    gone = (
+        update(tags)
+        .where(*conditions)
+        .values(deleted_at=func.now(), version=tags.c.version + 1, updated_at=func.now())
+        .returning(tags.c.id)
+        .cte("gone")
+    )
+    stmt = select(gone.c.id)
+    for link in _LINKS:
+        stmt = stmt.add_cte(
+            delete(link).where(link.c.tag_id.in_(select(gone.c.id))).cte(f"unlinked_{link.name}")
+        )
+    if session.execute(stmt).first() is None:
+        raise _refusal(session, me=me, tag_id=tag_id, versions=versions)
+
+
+def _refusal(
+    session: Session, *, me: uuid.UUID, tag_id: uuid.UUID, versions: frozenset[int] | None
+) -> errors.ApiError:
+    version = session.execute(select(tags.c.version).where(*_mine(me, tag_id))).scalar()
+    if version is None:
+        return errors.NotFound("No such tag.")
+    if versions is not None and version not in versions:
+        return errors.PreconditionFailed()
+    return errors.Conflict("The tag changed while you wrote it; try again.")

@@ -1,0 +1,165 @@
+"""Keyset pagination with opaque, tamper-evident cursors.
+
+A list is ordered by one sort key plus `id` (unique), so "the rows after the last one seen"
+is a plain comparison on (key, id): walking every page returns every matching row exactly
+once, even while rows are inserted (a new row lands before or after the cursor, never
+twice). Descending sorts are the exact reverse of ascending ones, NULLs included
+(`deadline` ascending puts todos without a deadline last; `-deadline` puts them first), so
+one ascending index serves both directions.
+
+A cursor is `base64url(json).base64url(hmac)`: the position plus the list it belongs to
+(resource, caller, sort and a digest of the filters), signed with `CURSOR_SECRET`. A cursor
+that was altered, or that belongs to another list or another caller, is a `422`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+from sqlalchemy import ColumnElement, and_, or_, tuple_
+from sqlalchemy.sql.elements import UnaryExpression
+
+from common.config import get_settings
+from common.errors import FieldError, ValidationFailed
+from common.schemas.base import Schema
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class ListQuery(Schema):
+    """The paging parameters every list accepts."""
+
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(default=None, max_length=1024)
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A sort offered by a list: the column, its direction, how its values travel in a cursor."""
+
+    column: Any  # a SQLAlchemy column of the listed table
+    descending: bool
+    kind: Literal["datetime", "int", "str"]
+    nullable: bool = False
+
+    def order_by(self, id_column: Any) -> list[UnaryExpression[Any]]:
+        if self.descending:
+            return [self.column.desc().nulls_first(), id_column.desc()]
+        return [self.column.asc().nulls_last(), id_column.asc()]
+
+    def after(self, id_column: Any, value: Any, last_id: uuid.UUID) -> ColumnElement[bool]:
+        """Rows strictly after (value, last_id) in this order."""
+        col = self.column
+        pair = tuple_(col, id_column)
+        if not self.nullable:
+            return pair < (value, last_id) if self.descending else pair > (value, last_id)
+        if self.descending:  # NULLs first, then values descending
+            if value is None:
+                return or_(and_(col.is_(None), id_column < last_id), col.is_not(None))
+            return pair < (value, last_id)
+        if value is None:  # values ascending, then NULLs
+            return and_(col.is_(None), id_column > last_id)
+        return or_(pair > (value, last_id), col.is_(None))
+
+    def encode(self, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, datetime) else value
+
+    def decode(self, raw: Any) -> Any:
+        if raw is None:
+            if not self.nullable:
+                raise ValueError("null position")
+            return None
+        if self.kind == "datetime":
+            return datetime.fromisoformat(raw)
+        if self.kind == "str":
+            if not isinstance(raw, str):
+                raise ValueError("not a string")
+            return raw
+        if not isinstance(raw, int) or isinstance(raw, bool):
+            raise ValueError("not an integer")
+        return raw
+
+
+def list_scope(*, resource: str, user_id: uuid.UUID, sort: str, filters: dict[str, Any]) -> str:
+    """What a cursor is bound to: the resource, the caller, the sort and the filters."""
+    digest = hashlib.sha256(json.dumps(filters, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
+    return f"{resource}:{user_id}:{sort}:{digest}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(payload: str) -> str:
+    key = get_settings().cursor_secret.get_secret_value().encode()
+    return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest()[:18])
+
+
+def encode_cursor(*, scope: str, sort: SortKey, value: Any, last_id: uuid.UUID) -> str:
+    payload = _b64(json.dumps([scope, sort.encode(value), str(last_id)]).encode())
+    return f"{payload}.{_sign(payload)}"
+
+
+def decode_cursor(cursor: str, *, scope: str, sort: SortKey) -> tuple[Any, uuid.UUID]:
+    """The (value, id) position in a cursor made for this list, or a 422."""
+    invalid = ValidationFailed(
+        [FieldError("cursor", "invalid cursor: start again from the first page")]
+    )
+    payload, _, signature = cursor.partition(".")
+    if not hmac.compare_digest(signature, _sign(payload)):
+        raise invalid
+    try:
+        bound, raw_value, raw_id = json.loads(_unb64(payload))
+        if bound != scope:
+            raise ValueError("cursor of another list")
+        return sort.decode(raw_value), uuid.UUID(raw_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise invalid from None
+
+
+def next_cursor(
+    rows: list[Any], *, limit: int, scope: str, sort: SortKey, key: str
+) -> tuple[list[Any], str | None]:
+    """Trim the `limit + 1` rows a page query fetched; a cursor only if more rows exist."""
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    last = page[-1]
+    return page, encode_cursor(scope=scope, sort=sort, value=last[key], last_id=last["id"])
+
+
+def paginate(
+    *,
+    resource: str,
+    user_id: uuid.UUID,
+    sort_name: str,
+    sort: SortKey,
+    filters: dict[str, Any],
+    limit: int,
+    cursor: str | None,
+    fetch: Any,
+) -> tuple[list[Any], str | None]:
+    """Run `fetch(after)` for the page after `cursor`; return the page and the next cursor.
+
+    `fetch` receives the decoded (value, id) position or None and returns up to limit + 1
+    rows (mappings with `id` and the sort column)."""
+    scope = list_scope(resource=resource, user_id=user_id, sort=sort_name, filters=filters)
+    after = decode_cursor(cursor, scope=scope, sort=sort) if cursor is not None else None
+    rows = fetch(after)
+    return next_cursor(rows, limit=limit, scope=scope, sort=sort, key=sort.column.name)

@@ -1,0 +1,38 @@
+"""Tags (api-v1 §5)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from common.paging import ListQuery
+from common.schemas.base import Schema, Str, Timestamp
+
+TagName = Annotated[Str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+
+class TagCreate(Schema):
+    name: TagName
+
+
+class TagUpdate(Schema):
+    name: TagName
+
+
+class TagOut(Schema):
+    id: uuid.UUID
+    name: str
+    version: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class TagPage(Schema):
+    items: list[TagOut]
+    next_cursor: str | None = Field(description="null on the last page")
+
+
+class TagListQuery(ListQuery):
+    sort: Literal["name", "-name", "created_at", "-created_at"] = "name"

@@ -1,0 +1,171 @@
+"""Todos (api-v1 §6)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from common.errors import FieldError
+from common.paging import ListQuery
+from common.schemas.base import Access, Schema, Str, Timestamp
+
+Title = Annotated[Str, Field(min_length=1, max_length=200)]
+Description = Annotated[Str, Field(max_length=10_000)]
+Priority = Annotated[int, Field(ge=0, le=4, description="0 none ... 4 highest")]
+TagIds = Annotated[list[uuid.UUID], Field(max_length=100)]
+
+RecurrenceType = Literal["daily", "weekly", "monthly", "yearly"]
+RECURRENCE_TYPES: tuple[RecurrenceType, ...] = ("daily", "weekly", "monthly", "yearly")  # 0..3
+
+
+class Recurrence(Schema):
+    type: RecurrenceType
+    interval: int = Field(ge=1, le=1000)
+    days_of_week: list[Annotated[int, Field(ge=0, le=6)]] | None = Field(
+        default=None, min_length=1, max_length=7, description="0 = Sunday"
+    )
+    days_of_month: list[Annotated[int, Field(ge=-1, le=31)]] | None = Field(
+        default=None, min_length=1, max_length=32, description="1..31, -1 = last"
+    )
+    weeks_of_month: list[Annotated[int, Field(ge=-1, le=5)]] | None = Field(
+        default=None, min_length=1, max_length=6, description="1..5, -1 = last"
+    )
+    months_of_year: list[Annotated[int, Field(ge=1, le=12)]] | None = Field(
+        default=None, min_length=1, max_length=12
+    )
+    start_at: Timestamp
+    end_at: Timestamp | None = None
+
+    def problems(self) -> list[FieldError]:
+        """The rule's own checks (one list at most, end after start, ...), dotted paths."""
+        from common.recurrence import validate_rule
+
+        return [FieldError(f"recurrence.{f}", m) for f, m in validate_rule(self.to_rule())]
+
+    def to_rule(self) -> Any:
+        from common.recurrence import Rule
+
+        def tup(values: list[int] | None) -> tuple[int, ...] | None:
+            return None if values is None else tuple(values)
+
+        return Rule(
+            type=self.type,
+            interval=self.interval,
+            start_at=self.start_at,
+            end_at=self.end_at,
+            days_of_week=tup(self.days_of_week),
+            days_of_month=tup(self.days_of_month),
+            weeks_of_month=tup(self.weeks_of_month),
+            months_of_year=tup(self.months_of_year),
+        )
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "recurrence_type": RECURRENCE_TYPES.index(self.type),
+            "interval": self.interval,
+            "days_of_week": self.days_of_week,
+            "days_of_month": self.days_of_month,
+            "weeks_of_month": self.weeks_of_month,
+            "months_of_year": self.months_of_year,
+            "start_at": self.start_at,
+            "end_at": self.end_at,
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any] | None) -> Recurrence | None:
+        if row is None or row.get("recurrence_type") is None:
+            return None
+        return cls.model_construct(
+            type=RECURRENCE_TYPES[row["recurrence_type"]],
+            interval=row["interval"],
+            days_of_week=row["days_of_week"],
+            days_of_month=row["days_of_month"],
+            weeks_of_month=row["weeks_of_month"],
+            months_of_year=row["months_of_year"],
+            start_at=row["start_at"],
+            end_at=row["end_at"],
+        )
+
+
+class TodoCreate(Schema):
+    title: Title
+    description: Description | None = None
+    priority: Priority = 0
+    pinned: bool = False
+    done: bool = False
+    deadline: Timestamp | None = None
+    remind_at: Timestamp | None = None
+    parent_id: uuid.UUID | None = None
+    tag_ids: TagIds = Field(default_factory=list)
+    recurrence: Recurrence | None = None
+
+
+# Fields a `write` sharee may change; everything else is the owner's.
+SHAREE_WRITABLE = frozenset({"title", "description", "priority", "deadline", "remind_at", "done"})
+
+
+class TodoUpdate(Schema):
+    """Any subset; `null` clears an optional field (description, deadline, remind_at,
+    parent_id, recurrence) and is refused for the others."""
+
+    title: Title | None = None
+    description: Description | None = None
+    priority: Priority | None = None
+    pinned: bool | None = None
+    done: bool | None = None
+    deadline: Timestamp | None = None
+    remind_at: Timestamp | None = None
+    parent_id: uuid.UUID | None = None
+    tag_ids: TagIds | None = None
+    recurrence: Recurrence | None = None
+
+    @field_validator("title", "priority", "pinned", "done", "tag_ids", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class TodoOut(Schema):
+    id: uuid.UUID
+    title: str
+    description: str | None
+    priority: int
+    pinned: bool
+    done: bool
+    deadline: Timestamp | None
+    remind_at: Timestamp | None
+    completed_at: Timestamp | None
+    parent_id: uuid.UUID | None
+    tag_ids: list[uuid.UUID]
+    recurrence: Recurrence | None
+    owner_id: uuid.UUID
+    access: Access
+    version: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class TodoPage(Schema):
+    items: list[TodoOut]
+    next_cursor: str | None = Field(description="null on the last page")
+
+
+TodoSort = Literal[
+    "created_at", "-created_at", "deadline", "-deadline", "-priority", "updated_at", "-updated_at"
+]
+
+
+class TodoListQuery(ListQuery):
+    scope: Literal["all", "owned", "shared"] = "all"
+    done: bool | None = None
+    pinned: bool | None = None
+    tag: uuid.UUID | None = None
+    parent_id: uuid.UUID | Literal["root"] | None = None
+    due_before: Timestamp | None = None
+    due_after: Timestamp | None = None
+    q: Str | None = Field(default=None, min_length=1, max_length=200)
+    sort: TodoSort = "-created_at"
