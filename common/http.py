@@ -279,6 +279,7 @@ class Api:
                 route.path if route else "(no route)",
                 response.status_code,
                 extra={
+                    "request_id": request_id,
                     "route": route.path if route else None,
                     "method": request.method,
                     "status": response.status_code,

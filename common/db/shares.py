@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy import delete, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
@@ -203,7 +203,10 @@ def set_tag(
     if linked:
         change: Any = (
             insert(link)
-            .from_select([spec.tag_fk, "tag_id"], select(own.c.id, tag.c.id))
+            .from_select(
+                [spec.tag_fk, "tag_id"],
+                select(own.c.id, tag.c.id).select_from(own.join(tag, true())),
+            )
             .on_conflict_do_nothing()
             .returning(spec.tag_item)
         )

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 
-def _no_nul(value: str) -> str:
+def no_nul(value: str) -> str:
     # PostgreSQL text cannot hold NUL; refuse it as a field error instead of a 500.
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
@@ -16,7 +16,7 @@ def _no_nul(value: str) -> str:
 
 
 # Every client-supplied string goes through this type.
-Str = Annotated[str, AfterValidator(_no_nul)]
+Str = Annotated[str, AfterValidator(no_nul)]
 
 
 def _to_utc(value: datetime) -> datetime:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from common.paging import ListQuery
-from common.schemas.base import Schema, Str, Timestamp
+from common.schemas.base import Schema, Timestamp, no_nul
 
-TagName = Annotated[Str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+TagName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+    AfterValidator(no_nul),
+]
 
 
 class TagCreate(Schema):

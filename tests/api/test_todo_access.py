@@ -1,0 +1,256 @@
+"""The access matrix for todos: actor x action x target -> status, and lists never leak.
+
+Each case gets its own world, built up front: an owner's todo with a sub-todo, shared
+recursively with a reader, a writer, an expiring sharee (expired before the cases run) and
+a revoked sharee; plus a stranger. Destructive actions therefore never affect another case.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from werkzeug.test import Client
+
+from tests.factories import Account, register
+
+pytestmark = pytest.mark.api
+
+ACTORS = ["anonymous", "owner", "read", "write", "expired", "revoked", "stranger"]
+ACTIONS = ["list", "get", "patch", "delete", "complete", "reopen", "tag", "share", "unshare"]
+TARGETS = ["todo", "subtodo"]
+
+SEES = {"owner", "read", "write"}
+EXPECTED: dict[str, dict[str, int]] = {
+    "owner": {
+        "get": 200,
+        "patch": 200,
+        "delete": 204,
+        "complete": 200,
+        "reopen": 200,
+        "tag": 204,
+        "share": 200,
+        "unshare": 204,
+    },
+    "write": {
+        "get": 200,
+        "patch": 200,
+        "delete": 403,
+        "complete": 200,
+        "reopen": 200,
+        "tag": 403,
+        "share": 403,
+        "unshare": 403,
+    },
+    "read": {
+        "get": 200,
+        "patch": 403,
+        "delete": 403,
+        "complete": 403,
+        "reopen": 403,
+        "tag": 403,
+        "share": 403,
+        "unshare": 403,
+    },
+}
+
+
+def expected_status(actor: str, action: str) -> int:
+    if actor == "anonymous":
+        return 401
+    if actor in EXPECTED:
+        return EXPECTED[actor][action]
+    return 404  # expired, revoked, stranger: the todo does not exist for them
+
+
+@dataclass
+class World:
+    owner: Account
+    actors: dict[str, Account]
+    todo: str
+    subtodo: str
+    tag: str
+    bystander: Account  # an existing user, the target of share/unshare
+
+
+@dataclass
+class People:
+    owner: Account
+    read: Account
+    write: Account
+    expired: Account
+    revoked: Account
+    stranger: Account
+    bystander: Account
+
+
+def _put(
+    client: Client,
+    owner: Account,
+    todo: str,
+    who: Account,
+    permission: str,
+    expires_at: str | None = None,
+) -> None:
+    body: dict[str, Any] = {"email": who.email, "permission": permission}
+    if expires_at:
+        body["expires_at"] = expires_at
+    response = client.put(f"/v1/todos/{todo}/shares", json=body, headers=owner.headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def build_world(client: Client, people: People, expires_at: str) -> World:
+    owner = people.owner
+    todo = client.post("/v1/todos", json={"title": "shared"}, headers=owner.headers).get_json()
+    sub = client.post(
+        "/v1/todos", json={"title": "sub", "parent_id": todo["id"]}, headers=owner.headers
+    ).get_json()
+    tag = client.post(
+        "/v1/tags", json={"name": f"t{time.perf_counter_ns()}"}, headers=owner.headers
+    ).get_json()
+    _put(client, owner, todo["id"], people.read, "read")
+    _put(client, owner, todo["id"], people.write, "write")
+    _put(client, owner, todo["id"], people.expired, "write", expires_at)
+    _put(client, owner, todo["id"], people.revoked, "write")
+    _put(client, owner, todo["id"], people.bystander, "read")
+    revoked = client.delete(
+        f"/v1/todos/{todo['id']}/shares/{people.revoked.id}", headers=owner.headers
+    )
+    assert revoked.status_code == 204
+    actors = {
+        "owner": owner,
+        "read": people.read,
+        "write": people.write,
+        "expired": people.expired,
+        "revoked": people.revoked,
+        "stranger": people.stranger,
+    }
+    return World(owner, actors, todo["id"], sub["id"], tag["id"], people.bystander)
+
+
+CASES = list(itertools.product(ACTORS, ACTIONS, TARGETS))
+
+
+@pytest.fixture(scope="module")
+def worlds(gateway: Any) -> dict[tuple[str, str, str], World]:
+    client = Client(gateway)
+    # One set of people per (actor, action, target) would be slow; people are reusable,
+    # todos are not: every case gets its own todo tree.
+    people = People(*(register(client) for _ in range(7)))
+    built = {}
+    for case in CASES:
+        expiry = datetime.now(UTC) + timedelta(seconds=1)  # lapses before the cases run
+        built[case] = build_world(client, people, expiry.isoformat())
+    time.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()) + 0.2)
+    return built
+
+
+def act(client: Client, world: World, actor: str, action: str, target: str) -> Any:
+    headers = {} if actor == "anonymous" else world.actors[actor].headers
+    item = world.todo if target == "todo" else world.subtodo
+    url = f"/v1/todos/{item}"
+    if action == "list":
+        return client.get("/v1/todos?limit=200", headers=headers)
+    if action == "get":
+        return client.get(url, headers=headers)
+    if action == "patch":
+        return client.patch(url, json={"title": "changed"}, headers=headers)
+    if action == "delete":
+        return client.delete(url, headers=headers)
+    if action in ("complete", "reopen"):
+        return client.post(f"{url}/{action}", headers=headers)
+    if action == "tag":
+        return client.put(f"{url}/tags/{world.tag}", headers=headers)
+    if action == "share":
+        body = {"email": world.bystander.email, "permission": "write"}
+        return client.put(f"{url}/shares", json=body, headers=headers)
+    assert action == "unshare"
+    return client.delete(f"{url}/shares/{world.bystander.id}", headers=headers)
+
+
+@pytest.mark.parametrize(("actor", "action", "target"), CASES)
+def test_access_matrix(
+    client: Client,
+    worlds: dict[tuple[str, str, str], World],
+    actor: str,
+    action: str,
+    target: str,
+) -> None:
+    world = worlds[(actor, action, target)]
+    response = act(client, world, actor, action, target)
+    item = world.todo if target == "todo" else world.subtodo
+    if action == "list":
+        if actor == "anonymous":
+            assert response.status_code == 401
+            return
+        assert response.status_code == 200
+        listed = {t["id"] for t in response.get_json()["items"]}
+        while (cursor := response.get_json()["next_cursor"]) is not None:
+            response = client.get(
+                f"/v1/todos?limit=200&cursor={cursor}", headers=world.actors[actor].headers
+            )
+            listed |= {t["id"] for t in response.get_json()["items"]}
+        assert (item in listed) == (actor in SEES)
+        return
+    assert response.status_code == expected_status(actor, action), response.get_data(as_text=True)
+    if response.status_code >= 400:
+        assert response.mimetype == "application/problem+json"
+    if actor not in SEES and actor != "anonymous":
+        # A refused write changed nothing: the owner still sees the original title.
+        seen = client.get(f"/v1/todos/{item}", headers=world.owner.headers).get_json()
+        assert seen["title"] in ("shared", "sub")
+        assert seen["version"] == 1
+
+
+def test_the_matrix_has_every_case() -> None:
+    assert len(CASES) == len(ACTORS) * len(ACTIONS) * len(TARGETS) == 126
+
+
+def test_sharees_see_their_access_and_lists_hold_exactly_what_they_may_see(
+    client: Client,
+) -> None:
+    owner, reader, writer, stranger = (register(client) for _ in range(4))
+    root = client.post("/v1/todos", json={"title": "r"}, headers=owner.headers).get_json()
+    child = client.post(
+        "/v1/todos", json={"title": "c", "parent_id": root["id"]}, headers=owner.headers
+    ).get_json()
+    lone = client.post("/v1/todos", json={"title": "l"}, headers=owner.headers).get_json()
+    flat = client.post("/v1/todos", json={"title": "f"}, headers=owner.headers).get_json()
+    flat_child = client.post(
+        "/v1/todos", json={"title": "fc", "parent_id": flat["id"]}, headers=owner.headers
+    ).get_json()
+    _put(client, owner, root["id"], reader, "read")
+    _put(client, owner, root["id"], writer, "write")
+    share = {"email": reader.email, "permission": "write", "recursive": False}
+    assert (
+        client.put(f"/v1/todos/{flat['id']}/shares", json=share, headers=owner.headers).status_code
+        == 200
+    )
+    mine = client.post("/v1/todos", json={"title": "mine"}, headers=reader.headers).get_json()
+
+    def listed(who: Account, scope: str) -> dict[str, str]:
+        page = client.get(f"/v1/todos?scope={scope}&limit=200", headers=who.headers).get_json()
+        return {t["id"]: t["access"] for t in page["items"]}
+
+    assert listed(reader, "shared") == {
+        root["id"]: "read",
+        child["id"]: "read",
+        flat["id"]: "write",
+    }
+    assert listed(reader, "owned") == {mine["id"]: "owner"}
+    assert listed(reader, "all") == {**listed(reader, "shared"), mine["id"]: "owner"}
+    assert flat_child["id"] not in listed(reader, "all")  # not recursive
+    assert lone["id"] not in listed(reader, "all")
+    assert listed(writer, "all") == {root["id"]: "write", child["id"]: "write"}
+    assert listed(stranger, "all") == {}
+    assert set(listed(owner, "all")) == {
+        root["id"],
+        child["id"],
+        lone["id"],
+        flat["id"],
+        flat_child["id"],
+    }
