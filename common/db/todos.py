@@ -1,10 +1,9 @@
-"""Todo SQL: every function runs one statement (two when it must explain a refusal).
+"""Todo SQL: what is the todos' own (recurrence, sub-todos); the rest is in `shareables`.
 
-Representations are read in one SELECT that carries the caller's access, the tag ids and
-the recurrence. Writes are single statements whose data-modifying CTEs also write the tag
-links and the recurrence; validations that need the database (the parent is the caller's
-own todo and forms no cycle, every tag id is the caller's) are computed by the same
-statement, and a failed one raises, so the pipeline rolls the whole write back.
+Every function runs one statement on success. Writes are single statements whose
+data-modifying CTEs also write the tag links and the recurrence; checks that need the
+database (every tag id is the caller's, the parent is the caller's own todo) ride in the
+same statement, and a failed one raises, so the pipeline rolls the whole write back.
 """
 
 from __future__ import annotations
@@ -13,34 +12,22 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Select,
-    delete,
-    exists,
-    func,
-    literal,
-    null,
-    or_,
-    select,
-    true,
-    union_all,
-    update,
-)
+from sqlalchemy import CTE, FromClause, delete, exists, func, literal, null, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from common import errors
-from common.db import access
-from common.db.access import OWNER, TODOS
-from common.db.models import Tag, TodoRecurrence, TodoTag, User
+from common.db import access, shareables
+from common.db.access import TODOS
+from common.db.models import TodoRecurrence, TodoTag, User
+from common.db.shareables import View
 from common.db.tables import table
 from common.paging import SortKey
 from common.schemas.todos import Recurrence, TodoCreate, TodoListQuery
 
 t = TODOS.table
 recurrences = table(TodoRecurrence)
-tags = table(Tag)
 todo_tags = table(TodoTag)
 users = table(User)
 
@@ -81,13 +68,20 @@ _RECURRENCE_COLUMNS = (
 )
 
 
-def _representation_columns() -> list[Any]:
+def _columns() -> list[Any]:
     return [
         *(t.c[name] for name in _TODO_COLUMNS),
         t.c.user_id.label("owner_id"),
         access.tag_ids(TODOS, t.c.id).label("tag_ids"),
         *(recurrences.c[name] for name in _RECURRENCE_COLUMNS),
     ]
+
+
+def _with_recurrence(source: FromClause) -> FromClause:
+    return source.outerjoin(recurrences, recurrences.c.todo_id == t.c.id)
+
+
+VIEW = View(TODOS, _columns, _with_recurrence)
 
 
 def to_out(row: RowMapping) -> dict[str, Any]:
@@ -99,29 +93,20 @@ def to_out(row: RowMapping) -> dict[str, Any]:
 
 def get_todo(session: Session, *, me: uuid.UUID, todo_id: uuid.UUID) -> RowMapping | None:
     """The todo as the caller may see it, or None (absent, deleted, or not theirs to see)."""
-    acc = access.received(TODOS, me)
-    stmt = (
-        select(*_representation_columns(), access.access_level(t, acc, me).label("access"))
-        .select_from(
-            t.outerjoin(acc, acc.c.id == t.c.id).outerjoin(
-                recurrences, recurrences.c.todo_id == t.c.id
-            )
-        )
-        .where(
-            t.c.id == todo_id,
-            t.c.deleted_at.is_(None),
-            or_(t.c.user_id == me, acc.c.id.is_not(None)),
-        )
-    )
-    return session.execute(stmt).mappings().first()
+    return shareables.get_visible(session, VIEW, me=me, item_id=todo_id)
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def contains(column: Any, text: str) -> Any:
+    """Case-insensitive substring match (served by a trigram index); % and _ are literal."""
+    return column.ilike(f"%{_escape_like(text)}%", escape="\\")
+
+
 def _filters(query: TodoListQuery) -> list[Any]:
-    found: list[Any] = [t.c.deleted_at.is_(None)]
+    found: list[Any] = []
     if query.done is not None:
         found.append(t.c.done.is_(query.done))
     if query.pinned is not None:
@@ -137,10 +122,7 @@ def _filters(query: TodoListQuery) -> list[Any]:
     if query.due_after is not None:
         found.append(t.c.deadline >= query.due_after)
     if query.q is not None:
-        pattern = f"%{_escape_like(query.q)}%"
-        found.append(
-            or_(t.c.title.ilike(pattern, escape="\\"), t.c.description.ilike(pattern, escape="\\"))
-        )
+        found.append(or_(contains(t.c.title, query.q), contains(t.c.description, query.q)))
     return found
 
 
@@ -151,58 +133,66 @@ def list_todos(
     query: TodoListQuery,
     after: tuple[Any, uuid.UUID] | None,
 ) -> list[RowMapping]:
-    """One page (limit + 1 rows, to tell whether more follow) in one statement.
-
-    Owned and shared rows are two branches, each walking its own index in sort order and
-    stopping after limit + 1 rows; the union is sorted and cut once more. Representation
-    columns are computed only for the rows of the page."""
-    sort = SORTS[query.sort]
-    conditions = _filters(query)
-    if after is not None:
-        conditions.append(sort.after(t.c.id, *after))
-    order = sort.order_by(t.c.id)
-    n = query.limit + 1
-    branches: list[Select[Any]] = []
-    if query.scope in ("all", "owned"):
-        branches.append(
-            select(t.c.id, literal(OWNER).label("access"))
-            .where(t.c.user_id == me, *conditions)
-            .order_by(*order)
-            .limit(n)
-        )
-    if query.scope in ("all", "shared"):
-        acc = access.received(TODOS, me)
-        branches.append(
-            select(t.c.id, access.access_level(t, acc, me).label("access"))
-            .select_from(t.join(acc, acc.c.id == t.c.id))
-            .where(t.c.user_id != me, *conditions)
-            .order_by(*order)
-            .limit(n)
-        )
-    page = (union_all(*branches) if len(branches) > 1 else branches[0]).subquery("page")
-    stmt = (
-        select(*_representation_columns(), page.c.access)
-        .select_from(
-            page.join(t, t.c.id == page.c.id).outerjoin(
-                recurrences, recurrences.c.todo_id == t.c.id
-            )
-        )
-        .order_by(*order)
-        .limit(n)
+    return shareables.list_visible(
+        session,
+        VIEW,
+        me=me,
+        scope=query.scope,
+        conditions=_filters(query),
+        sort=SORTS[query.sort],
+        after=after,
+        limit=query.limit,
     )
-    return list(session.execute(stmt).mappings())
 
 
-def _own_live_tags(me: uuid.UUID, tag_ids: list[uuid.UUID]) -> Select[Any]:
-    return select(tags.c.id).where(
-        tags.c.id.in_(tag_ids), tags.c.user_id == me, tags.c.deleted_at.is_(None)
+def _recurrence_values(todo: CTE, rec: Recurrence) -> tuple[list[str], Any]:
+    row = rec.to_row()
+    source = select(todo.c.id, *(literal(v, recurrences.c[k].type) for k, v in row.items()))
+    return ["todo_id", *row], source
+
+
+def create_todo(session: Session, *, me: uuid.UUID, data: TodoCreate) -> dict[str, Any]:
+    """Insert the todo, its recurrence and its tag links in one statement.
+
+    The parent check and the tag check ride along: the insert happens only under a valid
+    parent, and the statement counts the tags it could link."""
+    tag_ids = sorted(set(data.tag_ids))
+    values = data.model_dump(exclude={"tag_ids", "recurrence"})
+    source = select(
+        literal(uuid.uuid4(), t.c.id.type).label("id"),
+        literal(me, t.c.user_id.type).label("user_id"),
+        *(literal(v, t.c[k].type).label(k) for k, v in values.items()),
+        (func.now() if data.done else null()).label("completed_at"),
     )
+    if data.parent_id is not None:
+        source = source.where(
+            exists().where(t.c.id == data.parent_id, t.c.user_id == me, t.c.deleted_at.is_(None))
+        )
+    ins = (
+        insert(t)
+        .from_select(["id", "user_id", *values, "completed_at"], source)
+        .returning(*(t.c[name] for name in _TODO_COLUMNS), t.c.user_id.label("owner_id"))
+        .cte("todo_inserted")
+    )
+    linked = shareables.link_tags(TODOS, ins, me=me, tag_ids=tag_ids)
+    stmt = select(ins, shareables.count_of(linked).label("tags_linked"))
+    if data.recurrence is not None:
+        columns, rec_source = _recurrence_values(ins, data.recurrence)
+        stmt = stmt.add_cte(insert(recurrences).from_select(columns, rec_source).cte("repeats"))
+    row = session.execute(stmt).mappings().first()
+    if row is None:
+        raise errors.ValidationFailed(
+            [errors.FieldError("parent_id", "must be one of your own todos")]
+        )
+    if row["tags_linked"] != len(tag_ids):
+        raise shareables.tags_invalid()
+    return {k: v for k, v in row.items() if k != "tags_linked"}
 
 
 def _parent_problem(
-    session: Session, *, me: uuid.UUID, parent_id: uuid.UUID, todo_id: uuid.UUID | None
+    session: Session, *, me: uuid.UUID, parent_id: uuid.UUID, todo_id: uuid.UUID
 ) -> errors.FieldError | None:
-    """The parent must be the caller's own live todo, and not the todo or one of its subtree."""
+    """The parent must be the caller's own live todo, and not the todo or its subtree."""
     chain = (
         select(t.c.id, t.c.parent_id, t.c.user_id, t.c.deleted_at)
         .where(t.c.id == parent_id)
@@ -214,84 +204,18 @@ def _parent_problem(
             up.c.id == chain.c.parent_id
         )
     )
+    own = select(func.count()).where(
+        chain.c.id == parent_id, chain.c.user_id == me, chain.c.deleted_at.is_(None)
+    )
+    cycle = select(func.count()).where(chain.c.id == todo_id)
     row = session.execute(
-        select(
-            select(func.count())
-            .where(chain.c.id == parent_id, chain.c.user_id == me, chain.c.deleted_at.is_(None))
-            .scalar_subquery()
-            .label("own"),
-            select(func.count())
-            .where(chain.c.id == (todo_id or uuid.UUID(int=0)))
-            .scalar_subquery()
-            .label("cycle"),
-        )
+        select(own.scalar_subquery().label("own"), cycle.scalar_subquery().label("cycle"))
     ).one()
     if not row.own:
         return errors.FieldError("parent_id", "must be one of your own todos")
     if row.cycle:
         return errors.FieldError("parent_id", "would make the todo its own ancestor")
     return None
-
-
-def create_todo(session: Session, *, me: uuid.UUID, data: TodoCreate) -> dict[str, Any]:
-    """Insert the todo, its recurrence and its tag links in one statement.
-
-    The parent check and the tag check ride along: the insert happens only under a valid
-    parent, and the statement counts the tags it could link."""
-    todo_id = uuid.uuid4()
-    tag_ids = sorted(set(data.tag_ids))
-    values = data.model_dump(exclude={"tag_ids", "recurrence"})
-    source = select(
-        literal(todo_id, t.c.id.type).label("id"),
-        literal(me, t.c.user_id.type).label("user_id"),
-        *(literal(v, t.c[k].type).label(k) for k, v in values.items()),
-        (func.now() if data.done else null()).label("completed_at"),
-    )
-    if data.parent_id is not None:
-        source = source.where(
-            exists().where(t.c.id == data.parent_id, t.c.user_id == me, t.c.deleted_at.is_(None))
-        )
-    columns = ["id", "user_id", *values, "completed_at"]
-    ins = (
-        insert(t)
-        .from_select(columns, source)
-        .returning(*(t.c[name] for name in _TODO_COLUMNS), t.c.user_id.label("owner_id"))
-        .cte("ins")
-    )
-    stmt = select(ins, literal(0).label("tags_linked"))
-    if tag_ids:
-        linked = (
-            insert(todo_tags)
-            .from_select(
-                ["todo_id", "tag_id"],
-                select(ins.c.id, tags.c.id)
-                .select_from(ins.join(tags, true()))
-                .where(tags.c.id.in_(tag_ids), tags.c.user_id == me, tags.c.deleted_at.is_(None)),
-            )
-            .returning(todo_tags.c.tag_id)
-            .cte("linked")
-        )
-        stmt = select(
-            ins, select(func.count()).select_from(linked).scalar_subquery().label("tags_linked")
-        )
-    if data.recurrence is not None:
-        rec = data.recurrence.to_row()
-        stmt = stmt.add_cte(
-            insert(recurrences)
-            .from_select(
-                ["todo_id", *rec],
-                select(ins.c.id, *(literal(v, recurrences.c[k].type) for k, v in rec.items())),
-            )
-            .cte("rec")
-        )
-    row = session.execute(stmt).mappings().first()
-    if row is None:
-        raise errors.ValidationFailed(
-            [errors.FieldError("parent_id", "must be one of your own todos")]
-        )
-    if row["tags_linked"] != len(tag_ids):
-        raise errors.ValidationFailed([errors.FieldError("tag_ids", "must be your own tags")])
-    return {k: v for k, v in row.items() if k != "tags_linked"}
 
 
 def update_todo(
@@ -303,7 +227,9 @@ def update_todo(
     versions: frozenset[int] | None,
     allowed: tuple[str, ...],
 ) -> None:
-    """Apply a PATCH in one statement (tag links and recurrence included), or explain why not."""
+    """Apply a PATCH in one statement (tag links and recurrence included), or explain why not.
+
+    A new parent is checked first (ownership, cycles): one more statement, only then."""
     if changes.get("parent_id") is not None:
         problem = _parent_problem(session, me=me, parent_id=changes["parent_id"], todo_id=todo_id)
         if problem is not None:
@@ -313,129 +239,67 @@ def update_todo(
         values["completed_at"] = (
             func.coalesce(t.c.completed_at, func.now()) if values["done"] else None
         )
-    upd = access.guarded_update(
-        TODOS, me, todo_id, allowed=allowed, versions=versions, values=values
-    ).cte("upd")
-    stmt = select(upd.c.id, literal(0).label("valid_tags"))
-    if "tag_ids" in changes:
-        tag_ids = sorted(set(changes["tag_ids"]))
-        stmt = select(
-            upd.c.id,
-            select(func.count())
-            .select_from(_own_live_tags(me, tag_ids).subquery())
-            .scalar_subquery()
-            .label("valid_tags"),
-        )
-        stmt = stmt.add_cte(
-            delete(todo_tags)
-            .where(todo_tags.c.todo_id == upd.c.id, todo_tags.c.tag_id.not_in(tag_ids))
-            .cte("unlinked")
-        )
-        if tag_ids:
-            stmt = stmt.add_cte(
-                insert(todo_tags)
-                .from_select(
-                    ["todo_id", "tag_id"],
-                    select(upd.c.id, tags.c.id)
-                    .select_from(upd.join(tags, true()))
-                    .where(
-                        tags.c.id.in_(tag_ids), tags.c.user_id == me, tags.c.deleted_at.is_(None)
-                    ),
-                )
-                .on_conflict_do_nothing()
-                .cte("linked")
-            )
-    if "recurrence" in changes:
+
+    def recurrence_change(updated: CTE) -> list[CTE]:
+        if "recurrence" not in changes:
+            return []
         rec: Recurrence | None = changes["recurrence"]
         if rec is None:
-            stmt = stmt.add_cte(
-                delete(recurrences).where(recurrences.c.todo_id == upd.c.id).cte("unrepeated")
-            )
-        else:
-            row = rec.to_row()
-            new = insert(recurrences).from_select(
-                ["todo_id", *row],
-                select(upd.c.id, *(literal(v, recurrences.c[k].type) for k, v in row.items())),
-            )
-            stmt = stmt.add_cte(
-                new.on_conflict_do_update(
-                    index_elements=[recurrences.c.todo_id],
-                    set_={**{k: new.excluded[k] for k in row}, "updated_at": func.now()},
-                ).cte("repeated")
-            )
-    result = session.execute(stmt).mappings().first()
-    if result is None:
-        raise access.explain_refusal(
-            session, TODOS, me, todo_id, allowed=allowed, versions=versions
+            gone = delete(recurrences).where(recurrences.c.todo_id == updated.c.id)
+            return [gone.cte("repeats_removed")]
+        columns, source = _recurrence_values(updated, rec)
+        new = insert(recurrences).from_select(columns, source)
+        replaced = {k: new.excluded[k] for k in columns if k != "todo_id"}
+        upsert = new.on_conflict_do_update(
+            index_elements=[recurrences.c.todo_id], set_={**replaced, "updated_at": func.now()}
         )
-    if "tag_ids" in changes and result["valid_tags"] != len(set(changes["tag_ids"])):
-        raise errors.ValidationFailed([errors.FieldError("tag_ids", "must be your own tags")])
+        return [upsert.cte("repeats")]
+
+    shareables.apply_update(
+        session,
+        TODOS,
+        me=me,
+        item_id=todo_id,
+        values=values,
+        allowed=allowed,
+        versions=versions,
+        tag_ids=changes.get("tag_ids"),
+        extra=recurrence_change,
+    )
 
 
 def delete_todo(
     session: Session, *, me: uuid.UUID, todo_id: uuid.UUID, versions: frozenset[int] | None
 ) -> None:
     """Soft-delete the todo and its whole subtree in one statement (owner only)."""
-    root = select(t.c.id).where(t.c.id == todo_id, t.c.user_id == me, t.c.deleted_at.is_(None))
-    if versions is not None:
-        root = root.where(t.c.version.in_(sorted(versions)))
-    subtree = root.cte("subtree", recursive=True)
-    child = t.alias("child")
-    subtree = subtree.union(
-        select(child.c.id).where(child.c.parent_id == subtree.c.id, child.c.deleted_at.is_(None))
-    )
-    stmt = (
-        update(t)
-        .where(t.c.id.in_(select(subtree.c.id)))
-        .values(deleted_at=func.now(), version=t.c.version + 1, updated_at=func.now())
-        .returning(t.c.id)
-    )
-    if session.execute(stmt).first() is None:
-        raise access.explain_refusal(
-            session, TODOS, me, todo_id, allowed=(OWNER,), versions=versions
-        )
-
-
-def owner_timezone(row: RowMapping) -> str:
-    return row.get("owner_timezone") or "UTC"
+    shareables.soft_delete(session, TODOS, me=me, item_id=todo_id, versions=versions)
 
 
 def get_todo_for_completion(
     session: Session, *, me: uuid.UUID, todo_id: uuid.UUID
 ) -> RowMapping | None:
     """The todo's representation plus its owner's time zone (recurrence runs in it)."""
-    acc = access.received(TODOS, me)
-    stmt = (
-        select(
-            *_representation_columns(),
-            access.access_level(t, acc, me).label("access"),
-            users.c.timezone.label("owner_timezone"),
-        )
-        .select_from(
-            t.join(users, users.c.id == t.c.user_id)
-            .outerjoin(acc, acc.c.id == t.c.id)
-            .outerjoin(recurrences, recurrences.c.todo_id == t.c.id)
-        )
-        .where(
-            t.c.id == todo_id,
-            t.c.deleted_at.is_(None),
-            or_(t.c.user_id == me, acc.c.id.is_not(None)),
-        )
+    zone = select(users.c.timezone).where(users.c.id == t.c.user_id).scalar_subquery()
+    return shareables.get_visible(
+        session, VIEW, me=me, item_id=todo_id, extra=[zone.label("owner_timezone")]
     )
-    return session.execute(stmt).mappings().first()
 
 
 def next_schedule(row: RowMapping, *, now: datetime) -> dict[str, Any]:
-    """What `complete` writes: the next occurrence, or done when the series has ended."""
+    """What `complete` writes: the next occurrence, or done when the series has ended.
+
+    The deadline moves to the first occurrence after now, computed in the owner's time
+    zone; the reminder keeps its offset to the deadline (a reminder without a deadline
+    moves to the occurrence itself)."""
     from common.recurrence import next_occurrence
 
     rec = Recurrence.from_row(dict(row))
     if rec is None:
-        return {"done": True, "completed_at": now}
-    upcoming = next_occurrence(rec.to_rule(), after=now, tz=owner_timezone(row))
+        return {"done": True}
+    upcoming = next_occurrence(rec.to_rule(), after=now, tz=row["owner_timezone"] or "UTC")
     if upcoming is None:
-        return {"done": True, "completed_at": now}
+        return {"done": True}
     deadline, remind_at = row["deadline"], row["remind_at"]
     if remind_at is not None:
         remind_at = upcoming - (deadline - remind_at) if deadline is not None else upcoming
-    return {"deadline": upcoming, "remind_at": remind_at, "done": False, "completed_at": None}
+    return {"deadline": upcoming, "remind_at": remind_at, "done": False}

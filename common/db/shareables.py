@@ -1,0 +1,231 @@
+"""Reads and writes every shareable resource (todos, memos, contacts) shares.
+
+A `View` is how one resource is represented: its columns (tag ids, child lists and the like
+as scalar subqueries) and any extra outer joins. With it, fetching one item, listing a page
+and soft-deleting are written once here; each resource module only adds what is its own
+(the todo recurrence, contact child lists, the secret memo rule).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    CTE,
+    FromClause,
+    Select,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import Session
+
+from common import errors
+from common.db import access
+from common.db.access import OWNER, Shareable
+from common.db.models import Tag
+from common.db.tables import table
+from common.paging import SortKey
+
+tags = table(Tag)
+
+
+@dataclass(frozen=True)
+class View:
+    spec: Shareable
+    columns: Callable[[], list[Any]]  # the representation, without `access`
+    join: Callable[[FromClause], FromClause] = lambda source: source
+
+
+def get_visible(
+    session: Session, view: View, *, me: uuid.UUID, item_id: uuid.UUID, extra: Sequence[Any] = ()
+) -> RowMapping | None:
+    """One item as the caller may see it (with `access`), or None."""
+    t = view.spec.table
+    acc = access.received(view.spec, me)
+    stmt = (
+        select(*view.columns(), *extra, access.access_level(t, acc, me).label("access"))
+        .select_from(view.join(t.outerjoin(acc, acc.c.id == t.c.id)))
+        .where(
+            t.c.id == item_id,
+            t.c.deleted_at.is_(None),
+            or_(t.c.user_id == me, acc.c.id.is_not(None)),
+        )
+    )
+    return session.execute(stmt).mappings().first()
+
+
+def list_visible(
+    session: Session,
+    view: View,
+    *,
+    me: uuid.UUID,
+    scope: str,
+    conditions: list[Any],
+    sort: SortKey,
+    after: tuple[Any, uuid.UUID] | None,
+    limit: int,
+) -> list[RowMapping]:
+    """One page (limit + 1 rows, to tell whether more follow) in one statement.
+
+    Owned and shared rows are two branches, each walking its own index in sort order and
+    stopping after limit + 1 rows; the union is sorted and cut once more. Representation
+    columns are computed only for the rows of the page."""
+    spec = view.spec
+    t = spec.table
+    where = [t.c.deleted_at.is_(None), *conditions]
+    if after is not None:
+        where.append(sort.after(t.c.id, *after))
+    order = sort.order_by(t.c.id)
+    n = limit + 1
+    branches: list[Select[Any]] = []
+    if scope in ("all", "owned"):
+        branches.append(
+            select(t.c.id, literal(OWNER).label("access"))
+            .where(t.c.user_id == me, *where)
+            .order_by(*order)
+            .limit(n)
+        )
+    if scope in ("all", "shared"):
+        acc = access.received(spec, me)
+        branches.append(
+            select(t.c.id, access.access_level(t, acc, me).label("access"))
+            .select_from(t.join(acc, acc.c.id == t.c.id))
+            .where(t.c.user_id != me, *where)
+            .order_by(*order)
+            .limit(n)
+        )
+    page = (union_all(*branches) if len(branches) > 1 else branches[0]).subquery("page")
+    stmt = (
+        select(*view.columns(), page.c.access)
+        .select_from(view.join(page.join(t, t.c.id == page.c.id)))
+        .order_by(*order)
+        .limit(n)
+    )
+    return list(session.execute(stmt).mappings())
+
+
+def soft_delete(
+    session: Session,
+    spec: Shareable,
+    *,
+    me: uuid.UUID,
+    item_id: uuid.UUID,
+    versions: frozenset[int] | None,
+) -> None:
+    """Soft-delete the caller's item (and, for todos, its whole subtree) in one statement."""
+    t = spec.table
+    root = select(t.c.id).where(t.c.id == item_id, t.c.user_id == me, t.c.deleted_at.is_(None))
+    if versions is not None:
+        root = root.where(t.c.version.in_(sorted(versions)))
+    doomed: Any = root
+    if spec.recursive:
+        subtree = root.cte("subtree", recursive=True)
+        child = t.alias("child")
+        doomed = select(
+            subtree.union(
+                select(child.c.id).where(
+                    child.c.parent_id == subtree.c.id, child.c.deleted_at.is_(None)
+                )
+            ).c.id
+        )
+    stmt = (
+        update(t)
+        .where(t.c.id.in_(doomed))
+        .values(deleted_at=func.now(), version=t.c.version + 1, updated_at=func.now())
+        .returning(t.c.id)
+    )
+    if session.execute(stmt).first() is None:
+        raise access.explain_refusal(
+            session, spec, me, item_id, allowed=(OWNER,), versions=versions
+        )
+
+
+# --- pieces of write statements -----------------------------------------------------------
+
+
+def own_live_tags(me: uuid.UUID, tag_ids: Sequence[uuid.UUID]) -> Select[Any]:
+    return select(tags.c.id).where(
+        tags.c.id.in_(list(tag_ids)), tags.c.user_id == me, tags.c.deleted_at.is_(None)
+    )
+
+
+def link_tags(spec: Shareable, item: CTE, *, me: uuid.UUID, tag_ids: Sequence[uuid.UUID]) -> CTE:
+    """CTE: link the caller's live tags among `tag_ids` to the item in `item` (an `id`)."""
+    link = spec.tag_table
+    pairs = select(item.c.id, tags.c.id).select_from(item.join(tags, true()))
+    pairs = pairs.where(
+        tags.c.id.in_(list(tag_ids)), tags.c.user_id == me, tags.c.deleted_at.is_(None)
+    )
+    return (
+        insert(link)
+        .from_select([spec.tag_fk, "tag_id"], pairs)
+        .on_conflict_do_nothing()
+        .returning(link.c.tag_id)
+        .cte(f"{spec.name}_tags_linked")
+    )
+
+
+def unlink_other_tags(spec: Shareable, item: CTE, *, keep: Sequence[uuid.UUID]) -> CTE:
+    """CTE: remove the item's tag links not in `keep` (disjoint from what link_tags adds)."""
+    link = spec.tag_table
+    return (
+        delete(link)
+        .where(spec.tag_item == item.c.id, link.c.tag_id.not_in(list(keep)))
+        .cte(f"{spec.name}_tags_unlinked")
+    )
+
+
+def count_of(cte: CTE) -> Any:
+    return select(func.count()).select_from(cte).scalar_subquery()
+
+
+def tags_invalid() -> errors.ValidationFailed:
+    return errors.ValidationFailed([errors.FieldError("tag_ids", "must be your own tags")])
+
+
+def apply_update(
+    session: Session,
+    spec: Shareable,
+    *,
+    me: uuid.UUID,
+    item_id: uuid.UUID,
+    values: dict[str, Any],
+    allowed: tuple[str, ...],
+    versions: frozenset[int] | None,
+    tag_ids: Sequence[uuid.UUID] | None,
+    extra: Callable[[CTE], list[CTE]] = lambda updated: [],
+) -> None:
+    """A PATCH in one statement: the guarded UPDATE, tag links replaced when `tag_ids` is
+    given, and whatever `extra` adds for the updated row (child lists, recurrence, ...).
+
+    Refusals are explained by a second statement (404/403/412); foreign tags raise 422 and
+    the pipeline rolls the whole write back."""
+    upd = access.guarded_update(
+        spec, me, item_id, allowed=allowed, versions=versions, values=values
+    ).cte(f"{spec.name}_updated")
+    wanted = sorted(set(tag_ids)) if tag_ids is not None else []
+    valid = select(func.count()).select_from(own_live_tags(me, wanted).subquery())
+    stmt = select(upd.c.id, valid.scalar_subquery().label("valid_tags"))
+    ctes = list(extra(upd))
+    if tag_ids is not None:
+        ctes.append(unlink_other_tags(spec, upd, keep=wanted))
+        if wanted:
+            ctes.append(link_tags(spec, upd, me=me, tag_ids=wanted))
+    for cte in ctes:
+        stmt = stmt.add_cte(cte)
+    row = session.execute(stmt).first()
+    if row is None:
+        raise access.explain_refusal(session, spec, me, item_id, allowed=allowed, versions=versions)
+    if tag_ids is not None and row.valid_tags != len(wanted):
+        raise tags_invalid()
