@@ -26,10 +26,11 @@ dev: install ## serve the whole API on http://localhost:$${PORT:-8080} (embedded
 test: install ## run the whole test suite (embedded PostgreSQL unless DATABASE_URL); PYTEST_ARGS=...
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install ## ruff (lint + format check) and mypy on common/
+lint: install ## ruff (lint + format check), mypy on common/, infra and workflow checks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	bash scripts/lint_infra.sh
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

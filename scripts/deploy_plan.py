@@ -1,0 +1,263 @@
+"""The gcloud commands that deploy one staged function, built from functions.json.
+
+    python3 scripts/deploy_plan.py check NAME|all     # is the deploy configuration complete?
+    python3 scripts/deploy_plan.py commands NAME HASH  # NUL-separated argv, "" ends a command
+    python3 scripts/deploy_plan.py show NAME HASH      # the same, one shell-quoted line each
+
+deploy.sh is the only caller. Terraform (infra/functions.tf) renders the same
+functions.json templates, so a function deployed by either has the same settings.
+
+Configuration comes from the environment (deploy.sh also reads `.sealy/deploy.env`,
+which `terraform output -raw deploy_env` writes):
+
+    SEALY_PROJECT           Google Cloud project id
+    SEALY_REGION            region of the functions, e.g. europe-west1
+    SEALY_API_HOST          public API host, e.g. api.example.com
+    SEALY_SECRET_VERSIONS   pinned versions, e.g. jwt-signing-key=3,jwt-public-keys=3,...
+    SEALY_JWT_SIGNING_KID   key id of the current signing key (functions that sign tokens)
+    SEALY_FIREBASE_PROJECT  optional; Firebase project for push (default: SEALY_PROJECT)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import string
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import stage_function
+from stage_function import REPO, StageError
+
+REQUIRED = ("SEALY_PROJECT", "SEALY_REGION", "SEALY_API_HOST", "SEALY_SECRET_VERSIONS")
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    project: str
+    region: str
+    api_host: str
+    secret_versions: dict[str, str]
+    jwt_signing_kid: str | None
+    firebase_project: str
+
+
+def secret_env_name(secret: str) -> str:
+    """jwt-signing-key -> JWT_SIGNING_KEY (the variable common.config reads)."""
+    return secret.upper().replace("-", "_")
+
+
+def parse_secret_versions(text: str) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, version = item.partition("=")
+        if not sep or not version.isdigit():
+            raise StageError(
+                f"SEALY_SECRET_VERSIONS: {item!r} must be secret=<version number> "
+                "(pinned: never 'latest')"
+            )
+        versions[name.strip()] = version
+    return versions
+
+
+def read_config(names: list[str], env: Mapping[str, str], cfg: dict) -> DeployConfig:
+    """Check that everything the named functions need is configured; list every gap."""
+    problems = [f"{var} is not set" for var in REQUIRED if not env.get(var)]
+    versions = parse_secret_versions(env.get("SEALY_SECRET_VERSIONS", ""))
+    functions = {fn["name"]: fn for fn in cfg["functions"]}
+    for name in names:
+        for secret in functions[name]["secrets"]:
+            if secret not in versions and env.get("SEALY_SECRET_VERSIONS"):
+                problems.append(f"SEALY_SECRET_VERSIONS has no version for {secret!r} ({name})")
+        needs_kid = any("${jwt_signing_kid}" in v for v in functions[name].get("env", {}).values())
+        if needs_kid and not env.get("SEALY_JWT_SIGNING_KID"):
+            problems.append(f"SEALY_JWT_SIGNING_KID is not set ({name} signs tokens)")
+    if problems:
+        raise StageError(
+            "deploy configuration incomplete:\n  - "
+            + "\n  - ".join(dict.fromkeys(problems))
+            + "\n(set them in the environment or in .sealy/deploy.env: docs/deployment.md)"
+        )
+    project = env["SEALY_PROJECT"]
+    return DeployConfig(
+        project=project,
+        region=env["SEALY_REGION"],
+        api_host=env["SEALY_API_HOST"],
+        secret_versions=versions,
+        jwt_signing_kid=env.get("SEALY_JWT_SIGNING_KID") or None,
+        firebase_project=env.get("SEALY_FIREBASE_PROJECT") or project,
+    )
+
+
+def render(template: str, variables: Mapping[str, object]) -> str:
+    """`${name}` substitution, the subset of Terraform's templatestring() that both share."""
+    try:
+        return string.Template(template).substitute({k: str(v) for k, v in variables.items()})
+    except KeyError as exc:
+        raise StageError(f"functions.json: unknown placeholder {exc} in {template!r}") from exc
+
+
+def names_for(cfg: dict, project: str, function: str = "") -> dict[str, str]:
+    return {
+        key: render(value, {"project": project, "function": function})
+        for key, value in cfg["deploy"]["names"].items()
+    }
+
+
+def sa_email(account_id: str, project: str) -> str:
+    return f"{account_id}@{project}.iam.gserviceaccount.com"
+
+
+def template_variables(
+    cfg: dict, fn: dict, conf: DeployConfig, source_hash: str
+) -> dict[str, object]:
+    """What ${name} can stand for in functions.json (infra/functions.tf passes the same)."""
+    names = names_for(cfg, conf.project, fn["name"])
+    return {
+        "project": conf.project,
+        "region": conf.region,
+        "function": fn["name"],
+        "release": source_hash[:12],
+        "threads": fn["threads"],
+        "pool_size": fn["pool_size"],
+        "max_overflow": fn["max_overflow"],
+        "sql_instance": f"{conf.project}:{conf.region}:{names['sql_instance']}",
+        "db_name": names["database"],
+        # Cloud SQL IAM user of a service account: its email without ".gserviceaccount.com".
+        "db_user": f"{names['function_service_account']}@{conf.project}.iam",
+        "api_host": conf.api_host,
+        "jwt_signing_kid": conf.jwt_signing_kid or "",
+        "scheduler_service_account": sa_email(names["scheduler_service_account"], conf.project),
+        "firebase_project": conf.firebase_project,
+    }
+
+
+def function_env(cfg: dict, fn: dict, conf: DeployConfig, source_hash: str) -> dict[str, str]:
+    """The environment a function runs with (secrets excluded), as Terraform renders it."""
+    variables = template_variables(cfg, fn, conf, source_hash)
+    merged = {**cfg["deploy"]["env"], **fn.get("env", {})}
+    return {key: render(value, variables) for key, value in merged.items()}
+
+
+def _key_values(pairs: Mapping[str, str]) -> str:
+    """KEY=V,KEY=V for gcloud; switches the delimiter (gcloud topic escaping) if a value has ','."""
+    joined = [f"{k}={v}" for k, v in pairs.items()]
+    if not any("," in item for item in joined):
+        return ",".join(joined)
+    for delimiter in "@|;#~":
+        if not any(delimiter in item for item in joined):
+            return f"^{delimiter}^" + delimiter.join(joined)
+    raise StageError("cannot pick a delimiter for gcloud key=value list")
+
+
+def git_commit(root: Path = REPO) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out if re.fullmatch(r"[0-9a-f]{40}", out) else None
+
+
+def source_object(cfg: dict, fn: dict, conf: DeployConfig, source_hash: str) -> str:
+    bucket = names_for(cfg, conf.project)["source_bucket"]
+    return f"gs://{bucket}/{fn['name']}/{source_hash}.zip"
+
+
+def upload_command(
+    cfg: dict, fn: dict, conf: DeployConfig, source_hash: str, build_dir: Path
+) -> list[str]:
+    # --no-clobber: an object named by its content hash never needs replacing.
+    return [
+        "gcloud",
+        "storage",
+        "cp",
+        "--no-clobber",
+        f"--project={conf.project}",
+        str(build_dir / f"{fn['name']}.zip"),
+        source_object(cfg, fn, conf, source_hash),
+    ]
+
+
+def deploy_command(
+    cfg: dict, fn: dict, conf: DeployConfig, source_hash: str, commit: str | None = None
+) -> list[str]:
+    names = names_for(cfg, conf.project, fn["name"])
+    secrets = {secret_env_name(s): f"{s}:{conf.secret_versions[s]}" for s in sorted(fn["secrets"])}
+    command = [
+        "gcloud",
+        "functions",
+        "deploy",
+        fn["name"],
+        "--gen2",
+        f"--project={conf.project}",
+        f"--region={conf.region}",
+        f"--runtime={cfg['deploy']['runtime']}",
+        "--trigger-http",
+        f"--source={source_object(cfg, fn, conf, source_hash)}",
+        f"--entry-point={fn['entry_point']}",
+        f"--service-account={sa_email(names['function_service_account'], conf.project)}",
+        "--build-service-account=projects/"
+        f"{conf.project}/serviceAccounts/{sa_email(names['build_service_account'], conf.project)}",
+        f"--memory={fn['memory']}",
+        f"--cpu={fn['cpu']}",
+        f"--timeout={fn['timeout_s']}s",
+        f"--min-instances={fn['min_instances']}",
+        f"--max-instances={fn['max_instances']}",
+        f"--concurrency={fn['concurrency']}",
+        "--ingress-settings=internal-and-gclb",
+        f"--vpc-connector=projects/{conf.project}/locations/{conf.region}/connectors/"
+        f"{names['vpc_connector']}",
+        "--egress-settings=private-ranges-only",
+        f"--set-env-vars={_key_values(function_env(cfg, fn, conf, source_hash))}",
+    ]
+    if secrets:
+        command.append(f"--set-secrets={_key_values(secrets)}")
+    if commit:
+        command.append(f"--update-labels=sealy-commit={commit}")
+    # Invocation rights (allUsers behind ingress internal-and-gclb) are Terraform's:
+    # without --[no-]allow-unauthenticated gcloud leaves them as they are.
+    command.append("--quiet")
+    return command
+
+
+def main(argv: list[str]) -> int:
+    try:
+        cfg = stage_function.load_functions()
+        if len(argv) == 2 and argv[0] == "check":
+            read_config(stage_function.resolve_targets(argv[1]), os.environ, cfg)
+            return 0
+        if len(argv) == 3 and argv[0] in ("commands", "show"):
+            name, source_hash = argv[1], argv[2]
+            [name] = stage_function.resolve_targets(name)
+            fn = next(f for f in cfg["functions"] if f["name"] == name)
+            conf = read_config([name], os.environ, cfg)
+            build_dir = Path(os.environ.get("SEALY_BUILD_DIR") or REPO / "build")
+            commands = [
+                upload_command(cfg, fn, conf, source_hash, build_dir),
+                deploy_command(cfg, fn, conf, source_hash, git_commit()),
+            ]
+            if argv[0] == "show":
+                print("\n".join(shlex.join(command) for command in commands))
+                return 0
+            out = sys.stdout.buffer
+            for command in commands:
+                out.write(b"".join(arg.encode() + b"\0" for arg in command) + b"\0")
+            return 0
+    except StageError as exc:
+        print(f"deploy: {exc}", file=sys.stderr)
+        return 2
+    print(__doc__, file=sys.stderr)
+    return 64
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
