@@ -37,6 +37,7 @@ from common.db import count_queries, get_engine, is_retryable, is_unavailable, n
 from common.db.engine import sqlstate
 from common.logging import LogContext, configure_logging, log_context
 from common.schemas import FieldErrorOut, Health, Problem
+from common.schemas.base import Patch
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +333,7 @@ class Api:
         raw_body = None
         if route.body is not None:
             raw_body = read_json(request)
-            kwargs["body"] = _validate(route.body, raw_body, prefix="")
+            kwargs["body"] = _validate_body(route.body, raw_body)
         key = request.headers.get("Idempotency-Key") if route.idempotent else None
 
         def call() -> flask.Response:
@@ -415,6 +416,17 @@ def _validate(model: type[M], data: Any, *, prefix: str) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise errors.ValidationFailed(field_errors(exc, prefix=prefix)) from None
+
+
+def _validate_body(model: type[M], data: Any) -> M:
+    """Bodies are validated strictly, as JSON: "5" is not an integer, "yes" not a boolean."""
+    try:
+        body = model.model_validate_json(json.dumps(data), strict=True)
+    except ValidationError as exc:
+        raise errors.ValidationFailed(field_errors(exc)) from None
+    if isinstance(body, Patch) and (nulls := body.null_fields()):
+        raise errors.ValidationFailed([errors.FieldError(f, "may not be null") for f in nulls])
+    return body
 
 
 def field_errors(exc: ValidationError, *, prefix: str = "") -> list[errors.FieldError]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     CTE,
+    ColumnElement,
     FromClause,
     Select,
     delete,
@@ -151,6 +152,12 @@ def soft_delete(
         )
 
 
+def contains(column: Any, text: str) -> Any:
+    """Case-insensitive substring match (trigram indexes serve it); % and _ are literal."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
 # --- pieces of write statements -----------------------------------------------------------
 
 
@@ -229,3 +236,47 @@ def apply_update(
         raise access.explain_refusal(session, spec, me, item_id, allowed=allowed, versions=versions)
     if tag_ids is not None and row.valid_tags != len(wanted):
         raise tags_invalid()
+
+
+def create_item(
+    session: Session,
+    spec: Shareable,
+    *,
+    me: uuid.UUID,
+    values: dict[str, Any],
+    returning: Sequence[Any],
+    tag_ids: Sequence[uuid.UUID],
+    condition: Any = None,
+    extra: Callable[[CTE], list[CTE]] = lambda inserted: [],
+) -> dict[str, Any] | None:
+    """INSERT one item owned by the caller, its tag links and whatever `extra` adds (child
+    rows, recurrence) in one statement. None when `condition` (e.g. a valid parent) did not
+    hold, so nothing was written; foreign tags raise 422 (the pipeline rolls back)."""
+    t = spec.table
+    wanted = sorted(set(tag_ids))
+    source = select(
+        literal(uuid.uuid4(), t.c.id.type).label("id"),
+        literal(me, t.c.user_id.type).label("user_id"),
+        *(
+            (v if isinstance(v, ColumnElement) else literal(v, t.c[k].type)).label(k)
+            for k, v in values.items()
+        ),
+    )
+    if condition is not None:
+        source = source.where(condition)
+    inserted = (
+        insert(t)
+        .from_select(["id", "user_id", *values], source)
+        .returning(*returning)
+        .cte(f"{spec.name}_inserted")
+    )
+    linked = link_tags(spec, inserted, me=me, tag_ids=wanted)
+    stmt = select(inserted, count_of(linked).label("tags_linked"))
+    for cte in extra(inserted):
+        stmt = stmt.add_cte(cte)
+    row = session.execute(stmt).mappings().first()
+    if row is None:
+        return None
+    if row["tags_linked"] != len(wanted):
+        raise tags_invalid()
+    return {k: v for k, v in row.items() if k != "tags_linked"}

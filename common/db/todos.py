@@ -91,18 +91,9 @@ def to_out(row: RowMapping) -> dict[str, Any]:
     return data
 
 
-def get_todo(session: Session, *, me: uuid.UUID, todo_id: uuid.UUID) -> RowMapping | None:
+def get_todo(session: Session, *, me: uuid.UUID, item_id: uuid.UUID) -> RowMapping | None:
     """The todo as the caller may see it, or None (absent, deleted, or not theirs to see)."""
-    return shareables.get_visible(session, VIEW, me=me, item_id=todo_id)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def contains(column: Any, text: str) -> Any:
-    """Case-insensitive substring match (served by a trigram index); % and _ are literal."""
-    return column.ilike(f"%{_escape_like(text)}%", escape="\\")
+    return shareables.get_visible(session, VIEW, me=me, item_id=item_id)
 
 
 def _filters(query: TodoListQuery) -> list[Any]:
@@ -122,7 +113,12 @@ def _filters(query: TodoListQuery) -> list[Any]:
     if query.due_after is not None:
         found.append(t.c.deadline >= query.due_after)
     if query.q is not None:
-        found.append(or_(contains(t.c.title, query.q), contains(t.c.description, query.q)))
+        found.append(
+            or_(
+                shareables.contains(t.c.title, query.q),
+                shareables.contains(t.c.description, query.q),
+            )
+        )
     return found
 
 
@@ -152,41 +148,37 @@ def _recurrence_values(todo: CTE, rec: Recurrence) -> tuple[list[str], Any]:
 
 
 def create_todo(session: Session, *, me: uuid.UUID, data: TodoCreate) -> dict[str, Any]:
-    """Insert the todo, its recurrence and its tag links in one statement.
-
-    The parent check and the tag check ride along: the insert happens only under a valid
-    parent, and the statement counts the tags it could link."""
-    tag_ids = sorted(set(data.tag_ids))
-    values = data.model_dump(exclude={"tag_ids", "recurrence"})
-    source = select(
-        literal(uuid.uuid4(), t.c.id.type).label("id"),
-        literal(me, t.c.user_id.type).label("user_id"),
-        *(literal(v, t.c[k].type).label(k) for k, v in values.items()),
-        (func.now() if data.done else null()).label("completed_at"),
-    )
+    """Insert the todo, its recurrence and its tag links in one statement; the parent check
+    rides along (nothing is inserted under a parent that is not the caller's own)."""
+    values: dict[str, Any] = data.model_dump(exclude={"tag_ids", "recurrence"})
+    values["completed_at"] = func.now() if data.done else null()
+    parent_ok = None
     if data.parent_id is not None:
-        source = source.where(
-            exists().where(t.c.id == data.parent_id, t.c.user_id == me, t.c.deleted_at.is_(None))
+        parent_ok = exists().where(
+            t.c.id == data.parent_id, t.c.user_id == me, t.c.deleted_at.is_(None)
         )
-    ins = (
-        insert(t)
-        .from_select(["id", "user_id", *values, "completed_at"], source)
-        .returning(*(t.c[name] for name in _TODO_COLUMNS), t.c.user_id.label("owner_id"))
-        .cte("todo_inserted")
+
+    def with_recurrence(inserted: CTE) -> list[CTE]:
+        if data.recurrence is None:
+            return []
+        columns, source = _recurrence_values(inserted, data.recurrence)
+        return [insert(recurrences).from_select(columns, source).cte("repeats")]
+
+    row = shareables.create_item(
+        session,
+        TODOS,
+        me=me,
+        values=values,
+        returning=[*(t.c[name] for name in _TODO_COLUMNS), t.c.user_id.label("owner_id")],
+        tag_ids=data.tag_ids,
+        condition=parent_ok,
+        extra=with_recurrence,
     )
-    linked = shareables.link_tags(TODOS, ins, me=me, tag_ids=tag_ids)
-    stmt = select(ins, shareables.count_of(linked).label("tags_linked"))
-    if data.recurrence is not None:
-        columns, rec_source = _recurrence_values(ins, data.recurrence)
-        stmt = stmt.add_cte(insert(recurrences).from_select(columns, rec_source).cte("repeats"))
-    row = session.execute(stmt).mappings().first()
     if row is None:
         raise errors.ValidationFailed(
             [errors.FieldError("parent_id", "must be one of your own todos")]
         )
-    if row["tags_linked"] != len(tag_ids):
-        raise shareables.tags_invalid()
-    return {k: v for k, v in row.items() if k != "tags_linked"}
+    return {**row, "recurrence": data.recurrence}
 
 
 def _parent_problem(
@@ -222,7 +214,7 @@ def update_todo(
     session: Session,
     *,
     me: uuid.UUID,
-    todo_id: uuid.UUID,
+    item_id: uuid.UUID,
     changes: dict[str, Any],
     versions: frozenset[int] | None,
     allowed: tuple[str, ...],
@@ -231,7 +223,7 @@ def update_todo(
 
     A new parent is checked first (ownership, cycles): one more statement, only then."""
     if changes.get("parent_id") is not None:
-        problem = _parent_problem(session, me=me, parent_id=changes["parent_id"], todo_id=todo_id)
+        problem = _parent_problem(session, me=me, parent_id=changes["parent_id"], todo_id=item_id)
         if problem is not None:
             raise errors.ValidationFailed([problem])
     values = {k: v for k, v in changes.items() if k not in ("tag_ids", "recurrence")}
@@ -259,7 +251,7 @@ def update_todo(
         session,
         TODOS,
         me=me,
-        item_id=todo_id,
+        item_id=item_id,
         values=values,
         allowed=allowed,
         versions=versions,
@@ -268,20 +260,13 @@ def update_todo(
     )
 
 
-def delete_todo(
-    session: Session, *, me: uuid.UUID, todo_id: uuid.UUID, versions: frozenset[int] | None
-) -> None:
-    """Soft-delete the todo and its whole subtree in one statement (owner only)."""
-    shareables.soft_delete(session, TODOS, me=me, item_id=todo_id, versions=versions)
-
-
 def get_todo_for_completion(
-    session: Session, *, me: uuid.UUID, todo_id: uuid.UUID
+    session: Session, *, me: uuid.UUID, item_id: uuid.UUID
 ) -> RowMapping | None:
     """The todo's representation plus its owner's time zone (recurrence runs in it)."""
     zone = select(users.c.timezone).where(users.c.id == t.c.user_id).scalar_subquery()
     return shareables.get_visible(
-        session, VIEW, me=me, item_id=todo_id, extra=[zone.label("owner_timezone")]
+        session, VIEW, me=me, item_id=item_id, extra=[zone.label("owner_timezone")]
     )
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+)
 
 
 def no_nul(value: str) -> str:
@@ -33,6 +40,22 @@ class Schema(BaseModel):
     """Base of request and response shapes: unknown fields are refused (no mass assignment)."""
 
     model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+
+TagIds = Annotated[list[uuid.UUID], Field(max_length=100, description="the caller's own tags")]
+
+
+class Patch(Schema):
+    """Base of PATCH bodies: any subset of fields; `null` clears an optional field and is
+    refused for the fields named in `NOT_NULL`."""
+
+    NOT_NULL: ClassVar[frozenset[str]] = frozenset()
+
+    def null_fields(self) -> list[str]:
+        """Fields sent as `null` that may not be. (Checked after validation, by the pipeline:
+        a pydantic `before` validator would turn strict JSON validation into Python-mode
+        validation, where a timestamp string is no longer accepted.)"""
+        return sorted(f for f in self.model_fields_set & self.NOT_NULL if getattr(self, f) is None)
 
 
 class FieldErrorOut(Schema):

@@ -5,16 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from common.errors import FieldError
 from common.paging import ListQuery
-from common.schemas.base import Access, Schema, Str, Timestamp
+from common.schemas.base import Access, Patch, Schema, Str, TagIds, Timestamp
 
 Title = Annotated[Str, Field(min_length=1, max_length=200)]
 Description = Annotated[Str, Field(max_length=10_000)]
 Priority = Annotated[int, Field(ge=0, le=4, description="0 none ... 4 highest")]
-TagIds = Annotated[list[uuid.UUID], Field(max_length=100)]
 
 RecurrenceType = Literal["daily", "weekly", "monthly", "yearly"]
 RECURRENCE_TYPES: tuple[RecurrenceType, ...] = ("daily", "weekly", "monthly", "yearly")  # 0..3
@@ -106,9 +105,11 @@ class TodoCreate(Schema):
 SHAREE_WRITABLE = frozenset({"title", "description", "priority", "deadline", "remind_at", "done"})
 
 
-class TodoUpdate(Schema):
+class TodoUpdate(Patch):
     """Any subset; `null` clears an optional field (description, deadline, remind_at,
     parent_id, recurrence) and is refused for the others."""
+
+    NOT_NULL = frozenset({"title", "priority", "pinned", "done", "tag_ids"})
 
     title: Title | None = None
     description: Description | None = None
@@ -120,13 +121,6 @@ class TodoUpdate(Schema):
     parent_id: uuid.UUID | None = None
     tag_ids: TagIds | None = None
     recurrence: Recurrence | None = None
-
-    @field_validator("title", "priority", "pinned", "done", "tag_ids", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
 
 
 class TodoOut(Schema):

@@ -1,0 +1,182 @@
+"""Contact SQL: what is the contacts' own (numbers, emails and addresses, written and read
+with the contact); the rest is in `shareables`. Every function runs one statement on
+success, whatever the number of child rows: lists are aggregated in SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import CTE, Table, Text, delete, exists, func, literal, or_, select, true
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import array as pg_array
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import Session
+
+from common.db import access, shareables
+from common.db.access import CONTACTS
+from common.db.models import ContactAddress, ContactEmail, ContactNumber, ContactTag
+from common.db.shareables import View
+from common.db.tables import table
+from common.paging import SortKey
+from common.schemas.contacts import CHILD_LISTS, ContactCreate, ContactListQuery
+
+t = CONTACTS.table
+contact_tags = table(ContactTag)
+# list name -> (child table, its value column)
+CHILDREN: dict[str, tuple[Table, str]] = {
+    "numbers": (table(ContactNumber), "number"),
+    "emails": (table(ContactEmail), "email"),
+    "addresses": (table(ContactAddress), "address"),
+}
+
+SORTS: dict[str, SortKey] = {
+    "created_at": SortKey(t.c.created_at, descending=False, kind="datetime"),
+    "-created_at": SortKey(t.c.created_at, descending=True, kind="datetime"),
+    "updated_at": SortKey(t.c.updated_at, descending=False, kind="datetime"),
+    "-updated_at": SortKey(t.c.updated_at, descending=True, kind="datetime"),
+    "name": SortKey(t.c.name, descending=False, kind="str"),
+    "-name": SortKey(t.c.name, descending=True, kind="str"),
+}
+_COLUMNS = ("id", "name", "note", "pinned", "version", "created_at", "updated_at")
+
+
+def _child_list(name: str, contact_id: Any) -> Any:
+    """A scalar subquery: one of the contact's lists, in the order it was written."""
+    child, column = CHILDREN[name]
+    values = func.array_agg(aggregate_order_by(child.c[column], child.c.position))
+    return (
+        select(func.coalesce(values, pg_array([], type_=Text)))
+        .where(child.c.contact_id == contact_id)
+        .scalar_subquery()
+    )
+
+
+def _columns() -> list[Any]:
+    return [
+        *(t.c[name] for name in _COLUMNS),
+        *(_child_list(name, t.c.id).label(name) for name in CHILD_LISTS),
+        t.c.user_id.label("owner_id"),
+        access.tag_ids(CONTACTS, t.c.id).label("tag_ids"),
+    ]
+
+
+VIEW = View(CONTACTS, _columns)
+
+
+def to_out(row: RowMapping) -> dict[str, Any]:
+    return {name: row[name] for name in (*_COLUMNS, *CHILD_LISTS, "owner_id", "tag_ids", "access")}
+
+
+def get_contact(session: Session, *, me: uuid.UUID, item_id: uuid.UUID) -> RowMapping | None:
+    return shareables.get_visible(session, VIEW, me=me, item_id=item_id)
+
+
+def _matches(text: str) -> Any:
+    """`q`: the name, or any of the contact's numbers or emails."""
+    numbers, number = CHILDREN["numbers"]
+    emails, email = CHILDREN["emails"]
+    return or_(
+        shareables.contains(t.c.name, text),
+        exists().where(
+            numbers.c.contact_id == t.c.id, shareables.contains(numbers.c[number], text)
+        ),
+        exists().where(emails.c.contact_id == t.c.id, shareables.contains(emails.c[email], text)),
+    )
+
+
+def list_contacts(
+    session: Session,
+    *,
+    me: uuid.UUID,
+    query: ContactListQuery,
+    after: tuple[Any, uuid.UUID] | None,
+) -> list[RowMapping]:
+    conditions: list[Any] = []
+    if query.pinned is not None:
+        conditions.append(t.c.pinned.is_(query.pinned))
+    if query.tag is not None:
+        conditions.append(
+            exists().where(contact_tags.c.contact_id == t.c.id, contact_tags.c.tag_id == query.tag)
+        )
+    if query.q is not None:
+        conditions.append(_matches(query.q))
+    return shareables.list_visible(
+        session,
+        VIEW,
+        me=me,
+        scope=query.scope,
+        conditions=conditions,
+        sort=SORTS[query.sort],
+        after=after,
+        limit=query.limit,
+    )
+
+
+def _write_children(
+    contact: CTE, lists: Mapping[str, Sequence[str]], *, replace: bool
+) -> list[CTE]:
+    """CTEs inserting each given list (in order) for the contact; with `replace`, the old
+    rows of those lists are deleted by the same statement (they are other rows)."""
+    ctes: list[CTE] = []
+    for name, values in lists.items():
+        child, column = CHILDREN[name]
+        if replace:
+            ctes.append(
+                delete(child).where(child.c.contact_id == contact.c.id).cte(f"{name}_removed")
+            )
+        if values:
+            items = (
+                func.unnest(literal(list(values), ARRAY(Text)))
+                .table_valued("value", with_ordinality="ordinality")
+                .render_derived()
+            )
+            rows = select(contact.c.id, items.c.value, items.c.ordinality - 1).select_from(
+                contact.join(items, true())
+            )
+            ctes.append(
+                insert(child)
+                .from_select(["contact_id", column, "position"], rows)
+                .cte(f"{name}_written")
+            )
+    return ctes
+
+
+def create_contact(session: Session, *, me: uuid.UUID, data: ContactCreate) -> dict[str, Any]:
+    lists = {name: [str(v) for v in getattr(data, name)] for name in CHILD_LISTS}
+    row = shareables.create_item(
+        session,
+        CONTACTS,
+        me=me,
+        values=data.model_dump(exclude={"tag_ids", *CHILD_LISTS}),
+        returning=[*(t.c[name] for name in _COLUMNS), t.c.user_id.label("owner_id")],
+        tag_ids=data.tag_ids,
+        extra=lambda inserted: _write_children(inserted, lists, replace=False),
+    )
+    assert row is not None  # no condition: the insert always happens
+    return {**row, **lists}
+
+
+def update_contact(
+    session: Session,
+    *,
+    me: uuid.UUID,
+    item_id: uuid.UUID,
+    changes: dict[str, Any],
+    versions: frozenset[int] | None,
+    allowed: tuple[str, ...],
+) -> None:
+    """Apply a PATCH in one statement; each list sent replaces that whole list."""
+    lists = {name: [str(v) for v in changes[name]] for name in CHILD_LISTS if name in changes}
+    shareables.apply_update(
+        session,
+        CONTACTS,
+        me=me,
+        item_id=item_id,
+        values={k: v for k, v in changes.items() if k not in ("tag_ids", *CHILD_LISTS)},
+        allowed=allowed,
+        versions=versions,
+        tag_ids=changes.get("tag_ids"),
+        extra=lambda updated: _write_children(updated, lists, replace=True),
+    )
