@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     db_lock_timeout_ms: int = Field(default=2000, ge=100)
     db_idle_in_transaction_timeout_ms: int = Field(default=10000, ge=100)
 
+    # Which X-Forwarded-For entry, counted from the right, holds the client (0: the socket
+    # peer). 3 behind Cloudflare -> Google's load balancer; see common/auth/client_ip.py.
+    client_ip_xff_position: int = Field(default=3, ge=0, le=16)
+
     # --- tokens and secrets ----------------------------------------------------
     jwt_issuer: str = "https://api.sealy.dev"
     jwt_audience: str = "sealy-api"

@@ -293,7 +293,21 @@ class TodoRecurrence(Base):
 
 class Memo(Base):
     __tablename__ = "memos"
-    __table_args__ = _list_indexes("memos")
+    __table_args__ = (
+        *_list_indexes("memos"),
+        Index(
+            "ix_memos_content_trgm",
+            "content",
+            postgresql_using="gin",
+            postgresql_ops={"content": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_memos_note_trgm",
+            "note",
+            postgresql_using="gin",
+            postgresql_ops={"note": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _pk()
     content: Mapped[str] = mapped_column(Text)
@@ -310,7 +324,16 @@ class Memo(Base):
 
 class Contact(Base):
     __tablename__ = "contacts"
-    __table_args__ = _list_indexes("contacts")
+    __table_args__ = (
+        *_list_indexes("contacts"),
+        Index("ix_contacts_user_id_name_id", "user_id", "name", "id", postgresql_where=NOT_DELETED),
+        Index(
+            "ix_contacts_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _pk()
     name: Mapped[str] = mapped_column(String(100))
@@ -331,6 +354,14 @@ def _contact_id() -> Mapped[uuid.UUID]:
 
 class ContactNumber(Base):
     __tablename__ = "numbers"
+    __table_args__ = (
+        Index(
+            "ix_numbers_number_trgm",
+            "number",
+            postgresql_using="gin",
+            postgresql_ops={"number": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _pk()
     contact_id: Mapped[uuid.UUID] = _contact_id()
@@ -342,6 +373,14 @@ class ContactNumber(Base):
 
 class ContactEmail(Base):
     __tablename__ = "emails"
+    __table_args__ = (
+        Index(
+            "ix_emails_email_trgm",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _pk()
     contact_id: Mapped[uuid.UUID] = _contact_id()
@@ -457,3 +496,65 @@ class IdempotencyKey(Base):
     response_body: Mapped[str] = mapped_column(Text)
     response_headers: Mapped[dict[str, str]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()
+
+
+# --- auth ---
+
+
+class AuthSession(Base):
+    """One sign-in (register, login or password change): a family of refresh tokens.
+
+    Revoking a session deletes this row; its refresh tokens go with it (cascade), so a
+    revoked family leaves nothing that could still be presented successfully.
+    """
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = _owner()
+    created_at: Mapped[datetime] = _created()
+
+
+class RefreshToken(Base):
+    """A refresh token, stored only as the SHA-256 of its value.
+
+    `rotated_at` is set when the token is exchanged for the next one; the row stays (until the
+    session ends) so that presenting it again is recognised as reuse.
+    """
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        CheckConstraint("octet_length(token_hash) = 32", name="token_hash_sha256"),
+        # serves the purge of expired tokens (common.db.accounts.purge_expired_auth_rows)
+        Index("ix_refresh_tokens_expires_at", "expires_at"),
+    )
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+
+
+class LoginThrottle(Base):
+    """Failed password checks in the current fixed window, per email or per client address.
+
+    `subject` is the SHA-256 of the normalised email or address (see common.db.accounts), so
+    the table never holds an email typed at the login form. A row whose window has passed
+    counts as empty; the next failure restarts it.
+    """
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (
+        CheckConstraint("kind IN ('email', 'client')", name="kind"),
+        CheckConstraint("failures >= 0", name="failures_non_negative"),
+        # serves the purge of finished windows (common.db.accounts.purge_expired_auth_rows)
+        Index("ix_login_throttles_window_started_at", "window_started_at"),
+    )
+
+    kind: Mapped[str] = mapped_column(Text, primary_key=True)
+    subject: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,11 +1,78 @@
-"""The `users` function (/v1/users): the signed-in user's profile and account."""
+"""The `users` function (/v1/users): the signed-in user's profile and account.
+
+Decisions where the contract is silent:
+- An access token whose user no longer exists (the account was deleted) is `401`, like any
+  other token that no longer identifies anyone.
+- `PATCH` and `DELETE` honour `If-Match` (`412` on a stale version). An empty `PATCH` changes
+  nothing and keeps the version.
+- A wrong password on `DELETE` is `403` and counts as a failed sign-in for the account's email
+  (the 6th within 15 minutes is `429`), so a stolen access token cannot test passwords freely.
+"""
+
+from __future__ import annotations
 
 import flask
 import functions_framework
 
-from common.http import Api
+from common import errors
+from common.auth.checks import confirm_password, refusal
+from common.db import accounts
+from common.http import Api, Ctx, Reply, etag
+from common.schemas.users import AccountDelete, UserOut, UserUpdate
 
 api = Api("users")
+
+
+def _gone() -> errors.Unauthorized:
+    return errors.Unauthorized("The account of this access token no longer exists.")
+
+
+@api.route("GET", "/me", response=UserOut)
+def get_me(ctx: Ctx) -> Reply:
+    """The signed-in user."""
+    user = accounts.get_user(session=ctx.session, user_id=ctx.user_id)
+    if user is None:
+        raise _gone()
+    return Reply(UserOut.model_validate(user), headers=etag(user.version))
+
+
+@api.route("PATCH", "/me", body=UserUpdate, response=UserOut, errors=(412,), headers=("If-Match",))
+def update_me(ctx: Ctx, body: UserUpdate) -> Reply:
+    """Change the profile: username, display name, time zone, locale."""
+    user = accounts.update_user(
+        session=ctx.session,
+        user_id=ctx.user_id,
+        changes=body.model_dump(exclude_unset=True),
+        versions=ctx.if_match(),
+    )
+    if user is None:
+        if accounts.get_user(session=ctx.session, user_id=ctx.user_id) is None:
+            raise _gone()
+        raise errors.PreconditionFailed()
+    return Reply(UserOut.model_validate(user), headers=etag(user.version))
+
+
+@api.route(
+    "DELETE",
+    "/me",
+    body=AccountDelete,
+    status=204,
+    errors=(403, 412, 429),
+    headers=("If-Match",),
+)
+def delete_me(ctx: Ctx, body: AccountDelete) -> flask.Response | None:
+    """Erase the account and everything it owns (its password confirms)."""
+    credentials = accounts.get_credentials(session=ctx.session, user_id=ctx.user_id)
+    if credentials is None:
+        raise _gone()
+    versions = ctx.if_match()
+    if versions is not None and credentials.version not in versions:
+        raise errors.PreconditionFailed()
+    refused = confirm_password(session=ctx.session, credentials=credentials, password=body.password)
+    if refused is not None:
+        return refusal(ctx, refused)
+    accounts.delete_user(session=ctx.session, user_id=ctx.user_id, email=credentials.email)
+    return None
 
 
 @functions_framework.http

@@ -1,0 +1,94 @@
+"""Requests and responses of the `auth` function (api-v1 §3).
+
+- Emails are checked with `email-validator` (syntax only: no DNS lookup) and kept in its
+  normalised form (domain lower-cased and IDNA-checked, Unicode NFC). The local part keeps its
+  case; the database compares emails ignoring case (`citext`), so `Bob@X.com` and `bob@x.com`
+  are one account.
+- New passwords follow `common.auth.passwords.password_problems` (8-256 characters, not one of
+  the 10 000 most common); a refusal is a `422` field error on that field. A password given to
+  be checked (login, current password) is only required to be non-empty: any other rule would
+  tell a guesser something.
+- Refresh tokens are plain strings here: a malformed one is a `401` (like an unknown one),
+  not a `422`, so an access token sent as a refresh token gets the answer the contract gives.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from common.schemas.base import Schema, Str
+from common.schemas.users import DisplayName, Locale, Timezone, Username, UserOut
+
+
+def _email(value: str) -> str:
+    # ~50 ms to import: paid by the first request that carries an email, not every cold start.
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        # The library's message can echo the address; ours does not.
+        raise ValueError("must be a valid email address") from None
+
+
+def _new_password(value: str) -> str:
+    from common.auth.passwords import password_problems
+
+    problems = password_problems(value)
+    if problems:
+        raise ValueError(problems[0])
+    return value
+
+
+Email = Annotated[Str, Field(max_length=320), AfterValidator(_email)]
+NewPassword = Annotated[Str, AfterValidator(_new_password)]
+GivenPassword = Annotated[Str, Field(min_length=1)]
+
+
+class RegisterIn(Schema):
+    email: Email
+    password: NewPassword
+    username: Username
+    display_name: DisplayName | None = None
+    timezone: Timezone | None = None
+    locale: Locale | None = None
+
+
+class LoginIn(Schema):
+    email: Email
+    password: GivenPassword
+
+
+class RefreshIn(Schema):
+    refresh_token: Str
+
+
+class LogoutIn(Schema):
+    refresh_token: Str
+
+
+class PasswordChange(Schema):
+    current_password: GivenPassword
+    new_password: NewPassword
+
+
+class TokenPair(Schema):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a token type, not a secret)
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class TokensOut(Schema):
+    """`refresh` and `password`: a new token pair."""
+
+    tokens: TokenPair
+
+
+class AuthOut(Schema):
+    """`register` and `login`: the user and a new token pair."""
+
+    user: UserOut
+    tokens: TokenPair
