@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # Shared secret accepted by /v1/notifications/dispatch besides Google OIDC.
     dispatch_token: SecretStr | None = None
     dispatch_audience: str | None = None
+    # The service account whose Google OIDC token may call dispatch (Cloud Scheduler's).
+    dispatch_service_account: str | None = None
     firebase_project_id: str | None = None
 
     @model_validator(mode="after")

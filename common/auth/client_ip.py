@@ -36,7 +36,6 @@ import flask
 from common.config import get_settings
 
 
-
 def xff_position() -> int:
     """The configured position of the client's entry, counted from the right (0: none)."""
     return get_settings().client_ip_xff_position

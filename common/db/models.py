@@ -558,3 +558,136 @@ class LoginThrottle(Base):
     subject: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
     window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- notifications ---
+# Push devices, the share-event outbox, reminder receipts and the per-device delivery queue.
+# How dispatch uses them (claiming, once per remind_at, retries) is described in
+# common/db/notifications.py.
+
+
+class DevicePlatform(enum.StrEnum):
+    ios = "ios"
+    android = "android"
+    web = "web"
+
+
+class DeliveryState(enum.StrEnum):
+    pending = "pending"  # waiting for its first send, a retry, or in flight under a lease
+    sent = "sent"
+    failed = "failed"  # gave up after the last attempt
+
+
+device_platform_enum = ENUM(DevicePlatform, name="device_platform", create_type=False)
+delivery_state_enum = ENUM(DeliveryState, name="delivery_state", create_type=False)
+
+
+class Device(Base):
+    """A push target: an FCM registration token, unique across users (it moves on re-register)."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        CheckConstraint("char_length(token) BETWEEN 1 AND 4096", name="token_length"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = _owner()
+    token: Mapped[str] = mapped_column(Text, unique=True)
+    platform: Mapped[DevicePlatform] = mapped_column(device_platform_enum)
+    created_at: Mapped[datetime] = _created()
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class ShareEvent(Base):
+    """The outbox: "X shared a todo/memo/contact with you", written by the share's own statement.
+
+    `processed_at` is set when dispatch has turned the event into deliveries; processed rows
+    are purged after a retention period.
+    """
+
+    __tablename__ = "share_events"
+    __table_args__ = (
+        CheckConstraint("resource_type IN ('todo', 'memo', 'contact')", name="resource_type"),
+        Index(
+            "ix_share_events_pending", "created_at", postgresql_where=text("processed_at IS NULL")
+        ),
+        Index(
+            "ix_share_events_processed_at",
+            "processed_at",
+            postgresql_where=text("processed_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    recipient_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    actor_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    resource_type: Mapped[str] = mapped_column(Text)
+    resource_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = _created()
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TodoReminder(Base):
+    """A receipt: the reminder of this todo for this `remind_at` value has been fanned out.
+
+    The primary key is the "once per remind_at value" guarantee: moving `remind_at` (or a
+    recurring todo's completion moving it) makes a new key, so the reminder is armed again.
+    """
+
+    __tablename__ = "todo_reminders"
+    __table_args__ = (Index("ix_todo_reminders_remind_at", "remind_at"),)
+
+    todo_id: Mapped[uuid.UUID] = _link_column("todos")
+    remind_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class PushDelivery(Base):
+    """One push message to one device: the unit that is claimed, sent, retried and recorded."""
+
+    __tablename__ = "push_deliveries"
+    __table_args__ = (
+        CheckConstraint("kind IN ('reminder', 'share')", name="kind"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        # the claim: pending rows in due order
+        Index(
+            "ix_push_deliveries_due", "next_attempt_at", postgresql_where=text("state = 'pending'")
+        ),
+        # the purge of rows untouched for a while (finished, or left behind)
+        Index("ix_push_deliveries_updated_at", "updated_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = _owner()  # the recipient
+    device_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("devices.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, str]] = mapped_column(JSONB)
+    state: Mapped[DeliveryState] = mapped_column(
+        delivery_state_enum, server_default=DeliveryState.pending.value
+    )
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+# Serves dispatch's search for due reminders (a range scan over remind_at of live, open todos).
+Index(
+    "ix_todos_remind_at",
+    Todo.remind_at,
+    postgresql_where=text("remind_at IS NOT NULL AND deleted_at IS NULL AND NOT done"),
+)

@@ -10,7 +10,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, true, update
+from sqlalchemy import (
+    Boolean,
+    delete,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
@@ -18,11 +29,12 @@ from sqlalchemy.orm import Session
 from common import errors
 from common.db import access
 from common.db.access import Shareable
-from common.db.models import Permission, Tag, User
+from common.db.models import Permission, ShareEvent, Tag, User
 from common.db.tables import table
 
 users = table(User)
 tags = table(Tag)
+share_events = table(ShareEvent)
 
 _PERMISSION = {"read": Permission.R, "write": Permission.W}
 _PERMISSION_NAME = {Permission.R: "read", Permission.W: "write"}
@@ -89,7 +101,15 @@ def put_share(
     expires_at: datetime | None,
     recursive: bool | None = None,
 ) -> RowMapping:
-    """Create or update the share of the caller's item with the user owning `email`."""
+    """Create or update the share of the caller's item with the user owning `email`.
+
+    The same statement writes the outbox row that dispatch turns into a "shared with you"
+    push (common.db.notifications): no event without the share, no share without the event.
+    An event is written when the share starts granting access: a new share, or one renewed
+    after it had expired. Changing the permission, expiry or `recursive` of a live share
+    writes none. `xmax = 0` on the upserted row tells an insert from an update (the row an
+    ON CONFLICT update returns carries the updating transaction's id in `xmax`), so of two
+    concurrent first shares with the same user only the one that inserted emits."""
     t = spec.table
     own_columns: list[Any] = [t.c.id]
     if spec.unshareable is not None:
@@ -128,8 +148,25 @@ def put_share(
             index_elements=[spec.share_item, s.c.shared_user_id],
             set_={**changed, "updated_at": func.now()},
         )
-        .returning(*(s.c[k] for k in values))
+        .returning(
+            *(s.c[k] for k in values), literal_column("(xmax = 0)", Boolean).label("created")
+        )
         .cte("upserted")
+    )
+    prior = s.alias("prior")  # the statement's snapshot: the share as it was before
+    renewed = exists().where(
+        prior.c[spec.share_fk] == upsert.c[spec.share_fk],
+        prior.c.shared_user_id == upsert.c.shared_user_id,
+        prior.c.expiration <= func.now(),
+    )
+    event = insert(share_events).from_select(
+        ["recipient_id", "actor_id", "resource_type", "resource_id"],
+        select(
+            upsert.c.shared_user_id,
+            literal(me, share_events.c.actor_id.type),
+            literal(spec.name, share_events.c.resource_type.type),
+            upsert.c[spec.share_fk],
+        ).where(or_(upsert.c.created, renewed)),
     )
     stmt = select(
         select(own.c.id).scalar_subquery().label("own_id"),
@@ -150,6 +187,7 @@ def put_share(
         .outerjoin(recipient, literal(True))
         .outerjoin(upsert, upsert.c.shared_user_id == recipient.c.id)
     )
+    stmt = stmt.add_cte(event.cte("share_event"))
     row = session.execute(stmt).mappings().one()
     if row["own_id"] is None:
         raise access.owner_only(session, spec, me, item_id)
