@@ -7,8 +7,8 @@ process lives. `PORT` (default 8080) and `HOST` (default 127.0.0.1) pick where i
 
 from __future__ import annotations
 
-import logging
 import os
+import signal
 import sys
 
 from devtools.database import (
@@ -46,7 +46,13 @@ def prepare_environment() -> list[object]:
     return keep
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # atexit handlers (which stop the embedded PostgreSQL) run on SystemExit, not on SIGTERM.
+    raise SystemExit(0)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     keep = prepare_environment()
     from werkzeug.serving import run_simple
 
@@ -54,7 +60,6 @@ def main() -> None:
 
     port = int(os.environ.get("PORT", "8080"))
     app = create_gateway()
-    logging.getLogger(__name__).info("Sealy API listening on http://localhost:%s", port)
     print(  # noqa: T201 (the one line a developer reads)
         f"Sealy API listening on http://localhost:{port}  (docs: http://localhost:{port}/docs)",
         file=sys.stderr,
