@@ -30,7 +30,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 
 from common.config import get_settings
 from common.errors import FieldError, ValidationFailed
-from common.schemas.base import Schema
+from common.schemas.base import Schema, Str
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -41,6 +41,17 @@ class ListQuery(Schema):
 
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(default=None, max_length=1024)
+
+
+class ShareableListQuery(ListQuery):
+    """The filters every shareable list (todos, memos, contacts) accepts."""
+
+    scope: Literal["all", "owned", "shared"] = Field(
+        default="all", description="own items, items shared with the caller, or both"
+    )
+    pinned: bool | None = None
+    tag: uuid.UUID | None = Field(default=None, description="one of the caller's tag ids")
+    q: Str | None = Field(default=None, min_length=1, max_length=200, description="search")
 
 
 @dataclass(frozen=True)

@@ -93,15 +93,7 @@ def list_contacts(
     query: ContactListQuery,
     after: tuple[Any, uuid.UUID] | None,
 ) -> list[RowMapping]:
-    conditions: list[Any] = []
-    if query.pinned is not None:
-        conditions.append(t.c.pinned.is_(query.pinned))
-    if query.tag is not None:
-        conditions.append(
-            exists().where(contact_tags.c.contact_id == t.c.id, contact_tags.c.tag_id == query.tag)
-        )
-    if query.q is not None:
-        conditions.append(_matches(query.q))
+    conditions = shareables.list_filters(CONTACTS, query, _matches)
     return shareables.list_visible(
         session,
         VIEW,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import CTE, delete, exists, or_
+from sqlalchemy import CTE, delete, or_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
@@ -66,17 +66,11 @@ def get_memo(session: Session, *, me: uuid.UUID, item_id: uuid.UUID) -> RowMappi
 def list_memos(
     session: Session, *, me: uuid.UUID, query: MemoListQuery, after: tuple[Any, uuid.UUID] | None
 ) -> list[RowMapping]:
-    conditions: list[Any] = []
-    if query.pinned is not None:
-        conditions.append(t.c.pinned.is_(query.pinned))
-    if query.tag is not None:
-        conditions.append(
-            exists().where(memo_tags.c.memo_id == t.c.id, memo_tags.c.tag_id == query.tag)
-        )
-    if query.q is not None:
-        conditions.append(
-            or_(shareables.contains(t.c.content, query.q), shareables.contains(t.c.note, query.q))
-        )
+    conditions = shareables.list_filters(
+        MEMOS,
+        query,
+        lambda q: or_(shareables.contains(t.c.content, q), shareables.contains(t.c.note, q)),
+    )
     return shareables.list_visible(
         session,
         VIEW,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     FromClause,
     Select,
     delete,
+    exists,
     func,
     literal,
     or_,
@@ -156,6 +157,20 @@ def contains(column: Any, text: str) -> Any:
     """Case-insensitive substring match (trigram indexes serve it); % and _ are literal."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return column.ilike(f"%{escaped}%", escape="\\")
+
+
+def list_filters(spec: Shareable, query: Any, search: Callable[[str], Any]) -> list[Any]:
+    """The conditions of the filters every shareable list has: pinned, tag, q."""
+    t = spec.table
+    found: list[Any] = []
+    if query.pinned is not None:
+        found.append(t.c.pinned.is_(query.pinned))
+    if query.tag is not None:
+        link = spec.tag_table
+        found.append(exists().where(spec.tag_item == t.c.id, link.c.tag_id == query.tag))
+    if query.q is not None:
+        found.append(search(query.q))
+    return found
 
 
 # --- pieces of write statements -----------------------------------------------------------

@@ -97,13 +97,13 @@ def get_todo(session: Session, *, me: uuid.UUID, item_id: uuid.UUID) -> RowMappi
 
 
 def _filters(query: TodoListQuery) -> list[Any]:
-    found: list[Any] = []
+    found = shareables.list_filters(
+        TODOS,
+        query,
+        lambda q: or_(shareables.contains(t.c.title, q), shareables.contains(t.c.description, q)),
+    )
     if query.done is not None:
         found.append(t.c.done.is_(query.done))
-    if query.pinned is not None:
-        found.append(t.c.pinned.is_(query.pinned))
-    if query.tag is not None:
-        found.append(exists().where(todo_tags.c.todo_id == t.c.id, todo_tags.c.tag_id == query.tag))
     if query.parent_id == "root":
         found.append(t.c.parent_id.is_(None))
     elif query.parent_id is not None:
@@ -112,13 +112,6 @@ def _filters(query: TodoListQuery) -> list[Any]:
         found.append(t.c.deadline < query.due_before)
     if query.due_after is not None:
         found.append(t.c.deadline >= query.due_after)
-    if query.q is not None:
-        found.append(
-            or_(
-                shareables.contains(t.c.title, query.q),
-                shareables.contains(t.c.description, query.q),
-            )
-        )
     return found
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field
 
-from common.paging import ListQuery
+from common.paging import ShareableListQuery
 from common.schemas.base import Access, Patch, Schema, Str, TagIds, Timestamp
 
 Name = Annotated[Str, Field(min_length=1, max_length=100)]
@@ -69,11 +69,7 @@ class ContactPage(Schema):
     next_cursor: str | None = Field(description="null on the last page")
 
 
-class ContactListQuery(ListQuery):
-    scope: Literal["all", "owned", "shared"] = "all"
-    pinned: bool | None = None
-    tag: uuid.UUID | None = None
-    q: Str | None = Field(default=None, min_length=1, max_length=200)
+class ContactListQuery(ShareableListQuery):
     sort: Literal["created_at", "-created_at", "updated_at", "-updated_at", "name", "-name"] = (
         "-created_at"
     )

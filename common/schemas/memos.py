@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from common.paging import ListQuery
+from common.paging import ShareableListQuery
 from common.schemas.base import Access, Patch, Schema, Str, TagIds, Timestamp
 
 Content = Annotated[Str, Field(min_length=1, max_length=20_000)]
@@ -60,9 +60,5 @@ class MemoPage(Schema):
     next_cursor: str | None = Field(description="null on the last page")
 
 
-class MemoListQuery(ListQuery):
-    scope: Literal["all", "owned", "shared"] = "all"
-    pinned: bool | None = None
-    tag: uuid.UUID | None = None
-    q: Str | None = Field(default=None, min_length=1, max_length=200)
+class MemoListQuery(ShareableListQuery):
     sort: Literal["created_at", "-created_at", "updated_at", "-updated_at"] = "-created_at"

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from common.errors import FieldError
-from common.paging import ListQuery
+from common.paging import ShareableListQuery
 from common.schemas.base import Access, Patch, Schema, Str, TagIds, Timestamp
 
 Title = Annotated[Str, Field(min_length=1, max_length=200)]
@@ -153,13 +153,9 @@ TodoSort = Literal[
 ]
 
 
-class TodoListQuery(ListQuery):
-    scope: Literal["all", "owned", "shared"] = "all"
+class TodoListQuery(ShareableListQuery):
     done: bool | None = None
-    pinned: bool | None = None
-    tag: uuid.UUID | None = None
     parent_id: uuid.UUID | Literal["root"] | None = None
     due_before: Timestamp | None = None
     due_after: Timestamp | None = None
-    q: Str | None = Field(default=None, min_length=1, max_length=200)
     sort: TodoSort = "-created_at"
