@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint format lock migrate revision clean
+.PHONY: help install dev test lint format lock migrate revision clean seed bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -46,6 +46,12 @@ migrate: install ## alembic upgrade head on DATABASE_URL
 
 revision: install ## new migration from the models: make revision m="what changes"
 	$(BIN)/alembic revision --autogenerate -m "$(m)"
+
+seed: install ## load realistic data (COPY) into DATABASE_URL, else the embedded server under .sealy/bench; SCALE=0.01 for a small one
+	$(BIN)/python scripts/seed.py --migrate --scale $(or $(SCALE),1) $(SEED_ARGS)
+
+bench: install ## hot routes against the floor, cold starts, imports (seeds .sealy/bench on first use); BENCH_ARGS=...
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 clean: ## remove .venv, build/ and the dev database under .sealy/
 	rm -rf $(VENV) build .sealy .pytest_cache .mypy_cache .ruff_cache

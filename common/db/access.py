@@ -25,6 +25,7 @@ from sqlalchemy import (
     Select,
     Table,
     case,
+    false,
     func,
     literal,
     or_,
@@ -42,6 +43,8 @@ from common.db import models
 from common.db.tables import table
 
 OWNER, WRITE, READ = "owner", "write", "read"
+# A caller or item id: a value, or a bound parameter of a statement built once and reused.
+Id = uuid.UUID | ColumnElement[uuid.UUID]
 _WRITE_RANK, _READ_RANK = 2, 1
 
 
@@ -98,8 +101,15 @@ def live_share(share_table: Table) -> ColumnElement[bool]:
     return or_(expiration.is_(None), expiration > func.now())
 
 
-def received(spec: Shareable, me: uuid.UUID) -> CTE:
-    """(id, rank) of every item reached by the caller's live shares; rank 2 write, 1 read."""
+def received(spec: Shareable, me: Id, item_id: Id | None = None) -> CTE:
+    """(id, rank) of every item reached by the caller's live shares; rank 2 write, 1 read.
+
+    With `item_id`, only that item's row (none when no share reaches it): its own shares and,
+    for todos, the recursive shares of its ancestors, found by walking up from the item
+    rather than expanding every share the caller received (docs/benchmarks.md: for a user
+    with hundreds of shares that expansion was most of a single-item request)."""
+    if item_id is not None:
+        return _received_one(spec, me, item_id)
     s = spec.share_table
     rank = case((s.c.permissions == models.Permission.W, _WRITE_RANK), else_=_READ_RANK)
     direct = select(spec.share_item.label("id"), rank.label("rank"))
@@ -124,7 +134,44 @@ def received(spec: Shareable, me: uuid.UUID) -> CTE:
     )
 
 
-def access_level(table: Any, acc: CTE, me: uuid.UUID) -> ColumnElement[str]:
+def _received_one(spec: Shareable, me: Id, item_id: Id) -> CTE:
+    """`received(...)` for one item: the same rows the expansion would give for it.
+
+    The expansion reaches an item from a share on the item itself, or from a recursive share
+    on an ancestor through undeleted items only (the item included). Walking up, the step
+    from an item to its parent is therefore taken only from an undeleted item."""
+    s = spec.share_table
+    rank = case((s.c.permissions == models.Permission.W, _WRITE_RANK), else_=_READ_RANK)
+    t = spec.table
+    if spec.recursive:
+        up = (
+            select(t.c.id, t.c.parent_id, t.c.deleted_at, true().label("is_item"))
+            .where(t.c.id == item_id)
+            .cte(f"{spec.name}_ancestors", recursive=True)
+        )
+        parent = t.alias(f"{spec.name}_parent")
+        up = up.union(  # UNION: terminates even if a cycle slipped in
+            select(parent.c.id, parent.c.parent_id, parent.c.deleted_at, false()).where(
+                parent.c.id == up.c.parent_id, up.c.deleted_at.is_(None)
+            )
+        )
+        reach = [spec.share_item == up.c.id, or_(up.c.is_item, s.c.recursive)]
+        source: Any = s.join(up, reach[0])
+        conditions = [reach[1]]
+    else:
+        source = s
+        conditions = [spec.share_item == item_id]
+    item = item_id if isinstance(item_id, ColumnElement) else literal(item_id, UUID(as_uuid=True))
+    return (
+        select(item.label("id"), func.max(rank).label("rank"))
+        .select_from(source)
+        .where(s.c.shared_user_id == me, live_share(s), *conditions)
+        .having(func.count() > 0)
+        .cte(f"{spec.name}_access")
+    )
+
+
+def access_level(table: Any, acc: CTE, me: Id) -> ColumnElement[str]:
     """The caller's access to a row of `table` outer-joined with `received(...)`."""
     return case(
         (table.c.user_id == me, literal(OWNER)),
@@ -133,10 +180,13 @@ def access_level(table: Any, acc: CTE, me: uuid.UUID) -> ColumnElement[str]:
     )
 
 
-def visible_rows(spec: Shareable, me: uuid.UUID, *columns: Any) -> Select[Any]:
-    """SELECT `columns` + access over the caller's visible, undeleted rows (outer-joined)."""
+def visible_rows(
+    spec: Shareable, me: uuid.UUID, *columns: Any, item_id: uuid.UUID | None = None
+) -> Select[Any]:
+    """SELECT `columns` + access over the caller's visible, undeleted rows (outer-joined);
+    with `item_id`, over that one item."""
     t = spec.table
-    acc = received(spec, me)
+    acc = received(spec, me, item_id)
     return (
         select(*columns, access_level(t, acc, me).label("access"))
         .select_from(t.outerjoin(acc, acc.c.id == t.c.id))
@@ -148,7 +198,7 @@ def target(spec: Shareable, me: uuid.UUID, item_id: uuid.UUID) -> CTE:
     """One visible item with the caller's access and its version, as a CTE."""
     t = spec.table
     return (
-        visible_rows(spec, me, t.c.id, t.c.version, t.c.user_id)
+        visible_rows(spec, me, t.c.id, t.c.version, t.c.user_id, item_id=item_id)
         .where(t.c.id == item_id)
         .cte(f"{spec.name}_target")
     )

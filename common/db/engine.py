@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
@@ -66,6 +66,14 @@ def _startup_params(settings: Settings) -> dict[str, str]:
         "lock_timeout": str(settings.db_lock_timeout_ms),
         "idle_in_transaction_session_timeout": str(settings.db_idle_in_transaction_timeout_ms),
         "timezone": "UTC",
+        # JIT compiles a query when its estimated cost passes jit_above_cost; the recursive
+        # share CTE's estimate does (its row count is overestimated ~50x), and compiling then
+        # took 35-60 ms of a 2-10 ms query (docs/benchmarks.md). No query of ours gains.
+        "jit": "off",
+        # Random reads cost about what sequential ones do when the data is cached or on SSD
+        # (Cloud SQL). At the default 4 the planner hash-joined a caller's shared contacts
+        # with a sequential scan of every contact (30 ms) rather than probing the key.
+        "random_page_cost": "1.1",
     }
 
 
@@ -88,9 +96,8 @@ def make_engine(settings: Settings, *, pooled: bool = True) -> Engine:
             "pool_timeout": settings.db_pool_timeout_s,
             # Recycle before Cloud SQL or a proxy drops an idle connection.
             "pool_recycle": settings.db_pool_recycle_s,
-            # A cheap ping on checkout replaces connections the server closed (restarts,
-            # failovers), so the first request after an outage succeeds.
-            "pool_pre_ping": True,
+            # Connections the server closed (restarts, failovers) are replaced on checkout,
+            # so the first request after an outage succeeds: see _begin_on_checkout.
         }
         if pooled
         else {"poolclass": _null_pool()}
@@ -114,7 +121,49 @@ def make_engine(settings: Settings, *, pooled: bool = True) -> Engine:
         engine = create_engine(url, connect_args=connect_args, **pool_args)
     event.listen(engine, "before_cursor_execute", _before_execute)
     event.listen(engine, "after_cursor_execute", _after_execute)
+    if pooled:
+        event.listen(engine, "checkout", _begin_on_checkout)
     return engine
+
+
+def _begin_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """The pool's liveness check, at no extra cost: send the BEGIN the request sends anyway.
+
+    pg8000 opens a transaction with its own round trip before the first statement; sending it
+    here instead fails on a connection the server closed, and the pool then replaces it
+    (SQLAlchemy retries a checkout that raises DisconnectionError). `pool_pre_ping` did the
+    same with a SELECT 1 on top: one round trip more on every request (docs/benchmarks.md).
+    Every use of this engine is transactional (nothing sets AUTOCOMMIT on it)."""
+    try:
+        dbapi_connection.execute_simple("begin transaction")
+    except Exception as exc:
+        raise DisconnectionError(f"connection check failed: {exc!r}") from exc
+
+
+def _cache_placeholder_rewrite() -> None:
+    """Keep pg8000's rewrite of a statement's %s placeholders into $1, $2, ...
+
+    pg8000 rewrites every statement, on every execution, with a character-by-character scan
+    in Python: 0.5-0.9 ms for our 2 KB statements, as long as a small query's whole run
+    (docs/benchmarks.md). For the "format" style SQLAlchemy uses, the result depends on the
+    text alone; the parameters pass through unchanged."""
+    import pg8000.legacy
+
+    rewrite = getattr(pg8000.legacy, "convert_paramstyle", None)
+    if rewrite is None or getattr(rewrite, "cached", False):
+        return  # another pg8000 layout: run it unpatched (slower, never wrong)
+
+    @functools.lru_cache(maxsize=1024)
+    def rewritten(query: str) -> str:
+        return str(rewrite("format", query, ())[0])
+
+    def convert_paramstyle(style: str, query: str, args: Any) -> tuple[str, Any]:
+        if style != "format":
+            return rewrite(style, query, args)  # type: ignore[no-any-return]
+        return rewritten(query), args
+
+    convert_paramstyle.cached = True  # type: ignore[attr-defined]
+    pg8000.legacy.convert_paramstyle = convert_paramstyle
 
 
 def _null_pool() -> Any:
@@ -150,6 +199,7 @@ def _connect_cloud_sql(settings: Settings, connect_args: dict[str, Any]) -> Any:
 @functools.cache
 def get_engine() -> Engine:
     """The process's engine, created on first use and reused by every request."""
+    _cache_placeholder_rewrite()
     return make_engine(get_settings())
 
 

@@ -257,10 +257,15 @@ def get_todo_for_completion(
     session: Session, *, me: uuid.UUID, item_id: uuid.UUID
 ) -> RowMapping | None:
     """The todo's representation plus its owner's time zone (recurrence runs in it)."""
-    zone = select(users.c.timezone).where(users.c.id == t.c.user_id).scalar_subquery()
-    return shareables.get_visible(
-        session, VIEW, me=me, item_id=item_id, extra=[zone.label("owner_timezone")]
-    )
+    return shareables.get_visible(session, VIEW, me=me, item_id=item_id, extra=_OWNER_TIMEZONE)
+
+
+_OWNER_TIMEZONE = (
+    select(users.c.timezone)
+    .where(users.c.id == t.c.user_id)
+    .scalar_subquery()
+    .label("owner_timezone"),
+)
 
 
 def next_schedule(row: RowMapping, *, now: datetime) -> dict[str, Any]:

@@ -1,0 +1,278 @@
+"""The hot list queries use their indexes and never scan `todos` sequentially (EXPLAIN).
+
+A database of its own on the test server, migrated and filled by scripts/seed.py at a small
+scale (5%: 50 users, 50 000 todos, skewed like the full seed), analysed, dropped at the end;
+its connection has the functions' session settings (jit off, SSD page costs).
+The statements are the real data functions' (common/db/*.py), run once through a connection
+that records them; each is then explained with its own parameters, as the server plans it
+for a request. The heaviest seeded user is the caller: their lists are the ones an index
+must serve. No timings are asserted (scripts/bench.py measures them).
+
+The same database checks that the one-item access path (`access.received(..., item_id)`,
+used by every single-item read and write) gives what the full expansion of the caller's
+shares gives, item by item.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, create_engine, event, select, text
+from sqlalchemy.orm import Session
+
+from common.config import get_settings
+from common.db import access, contacts, memos, todos
+from common.db.engine import _startup_params
+from common.schemas.contacts import ContactListQuery
+from common.schemas.memos import MemoListQuery
+from common.schemas.todos import TodoListQuery
+from devtools import database as db
+from scripts import seed as seeder
+
+pytestmark = pytest.mark.integration
+
+# 5%: 50 users, 50 000 todos, 5 000 contacts and memos. At 2% the contact and memo tables
+# (2 000 rows) are small enough that a sequential scan is rightly the cheaper plan.
+SCALE = 0.05
+
+
+@pytest.fixture(scope="module")
+def seeded(admin_url: str) -> Iterator[Connection]:
+    name = f"sealy_test_plans_{secrets.token_hex(4)}"
+    db.create_database(admin_url, name)
+    engine = None
+    try:
+        url = db.with_database(admin_url, name)
+        db.migrate(url)
+        seeder.seed(url, scale=SCALE)
+        # the functions' session settings (planner costs among them)
+        connect_args = {"startup_params": _startup_params(get_settings())}
+        engine = create_engine(url, connect_args=connect_args)
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        if engine is not None:
+            engine.dispose()
+        db.drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def heavy(seeded: Connection) -> uuid.UUID:
+    found = seeded.execute(text("SELECT id FROM users WHERE email = :e"), {"e": seeder.HEAVY_EMAIL})
+    return uuid.UUID(str(found.scalar_one()))
+
+
+def plans_of(conn: Connection, run: Callable[[Session], Any]) -> list[dict[str, Any]]:
+    """Run `run` (a data function) and return the EXPLAIN of each statement it executed."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(conn, "before_cursor_execute", record)
+    try:
+        run(Session(bind=conn))
+    finally:
+        event.remove(conn, "before_cursor_execute", record)
+        conn.rollback()
+    assert seen, "the data function ran no statement"
+    plans = []
+    for statement, parameters in seen:
+        result = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters)
+        plans.append(result.scalar_one()[0]["Plan"])
+    conn.rollback()
+    return plans
+
+
+def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from nodes(child)
+
+
+def scans(plans: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
+    """(node type, relation, index) of every scan in the plans; a bitmap heap scan is listed
+    once per index its bitmap was built from."""
+    found: list[tuple[str, str, str | None]] = []
+    for plan in plans:
+        for n in nodes(plan):
+            if "Relation Name" not in n:
+                continue
+            kind, relation = n["Node Type"], n["Relation Name"]
+            if kind == "Bitmap Heap Scan":
+                bitmaps = [c["Index Name"] for c in nodes(n) if "Index Name" in c]
+                found.extend((kind, relation, index) for index in bitmaps)
+            else:
+                found.append((kind, relation, n.get("Index Name")))
+    return found
+
+
+def assert_indexed(
+    plans: list[dict[str, Any]], table: str, *, uses: set[str] | None = None
+) -> set[str]:
+    """No sequential scan of `todos` or of `table`; `table` read through an index (one of
+    `uses`, when given). Returns the indexes the plan uses on `table`."""
+    found = scans(plans)
+    seq = [(kind, rel) for kind, rel, _ in found if kind == "Seq Scan" and rel in ("todos", table)]
+    assert not seq, f"sequential scans: {seq}\n{found}"
+    indexes = {index for _, rel, index in found if rel == table and index}
+    assert indexes, f"{table} is not read through an index: {found}"
+    if uses is not None:
+        assert indexes & uses, f"{table} read through {indexes}, expected one of {uses}"
+    return indexes
+
+
+def test_the_seed_made_a_heavy_user(seeded: Connection, heavy: uuid.UUID) -> None:
+    counts = seeded.execute(
+        text("SELECT count(*) FILTER (WHERE user_id = :u), count(*) FROM todos"), {"u": heavy}
+    ).one()
+    assert counts[1] == round(1_000_000 * SCALE)
+    assert counts[0] > counts[1] / 10  # Zipf: the heaviest user holds over a tenth
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (TodoListQuery(scope="all", limit=50), {"ix_todos_user_id_created_at_id"}),
+        (TodoListQuery(scope="owned", limit=50), {"ix_todos_user_id_created_at_id"}),
+        (TodoListQuery(sort="deadline", limit=50), {"ix_todos_user_id_deadline_id"}),
+        (TodoListQuery(sort="-priority", limit=50), {"ix_todos_user_id_priority_id"}),
+        (
+            TodoListQuery(q="dentist", limit=50),
+            {"ix_todos_user_id_created_at_id", "ix_todos_title_trgm"},
+        ),
+        (TodoListQuery(parent_id="root", limit=50), {"ix_todos_user_id_created_at_id"}),
+    ],
+    ids=["scope-all", "owned", "sort-deadline", "sort-priority", "q", "roots"],
+)
+def test_todo_lists_use_their_indexes(
+    seeded: Connection, heavy: uuid.UUID, query: TodoListQuery, expected: set[str]
+) -> None:
+    plans = plans_of(seeded, lambda s: todos.list_todos(s, me=heavy, query=query, after=None))
+    assert_indexed(plans, "todos", uses=expected)
+
+
+def test_the_todo_list_by_tag_uses_indexes(seeded: Connection, heavy: uuid.UUID) -> None:
+    tag = seeded.execute(
+        text(
+            "SELECT tt.tag_id FROM todo_tags tt JOIN todos t ON t.id = tt.todo_id "
+            "WHERE t.user_id = :u GROUP BY tt.tag_id ORDER BY count(*) DESC LIMIT 1"
+        ),
+        {"u": heavy},
+    ).scalar_one()
+    query = TodoListQuery(tag=tag, limit=50)
+    plans = plans_of(seeded, lambda s: todos.list_todos(s, me=heavy, query=query, after=None))
+    assert_indexed(plans, "todos")
+    assert not [s for s in scans(plans) if s[:2] == ("Seq Scan", "todo_tags")]
+
+
+def test_a_todo_is_read_by_its_key(seeded: Connection, heavy: uuid.UUID) -> None:
+    item = seeded.execute(
+        text("SELECT id FROM todos WHERE user_id = :u AND parent_id IS NOT NULL LIMIT 1"),
+        {"u": heavy},
+    ).scalar_one()
+    plans = plans_of(seeded, lambda s: todos.get_todo(s, me=heavy, item_id=item))
+    assert_indexed(plans, "todos", uses={"pk_todos"})
+    assert not [s for s in scans(plans) if s[0] == "Seq Scan" and s[1].startswith("shared_")]
+
+
+@pytest.mark.parametrize("sort", ["-created_at", "name"])
+def test_contact_lists_use_their_indexes(seeded: Connection, heavy: uuid.UUID, sort: str) -> None:
+    query = ContactListQuery(sort=sort, limit=50)
+    plans = plans_of(seeded, lambda s: contacts.list_contacts(s, me=heavy, query=query, after=None))
+    key = "name" if sort == "name" else "created_at"
+    assert_indexed(plans, "contacts", uses={f"ix_contacts_user_id_{key}_id"})
+    children = {rel for kind, rel, _ in scans(plans) if kind == "Seq Scan"}
+    assert not children & {"numbers", "emails", "addresses", "contact_tags"}
+
+
+def test_the_memo_list_uses_its_index(seeded: Connection, heavy: uuid.UUID) -> None:
+    query = MemoListQuery(limit=50)
+    plans = plans_of(seeded, lambda s: memos.list_memos(s, me=heavy, query=query, after=None))
+    assert_indexed(plans, "memos", uses={"ix_memos_user_id_created_at_id"})
+
+
+# --- the one-item access path agrees with the full expansion ------------------------------------
+
+
+def _ranks(conn: Connection, spec: access.Shareable, me: uuid.UUID) -> dict[uuid.UUID, int]:
+    acc = access.received(spec, me)
+    return {row.id: row.rank for row in conn.execute(select(acc.c.id, acc.c.rank))}
+
+
+def _rank_of(conn: Connection, spec: access.Shareable, me: uuid.UUID, item: uuid.UUID) -> Any:
+    acc = access.received(spec, me, item)
+    return conn.execute(select(acc.c.rank)).scalar_one_or_none()
+
+
+@pytest.mark.parametrize(
+    "spec", [access.TODOS, access.MEMOS, access.CONTACTS], ids=lambda s: s.name
+)
+def test_one_item_access_matches_the_expansion(seeded: Connection, spec: access.Shareable) -> None:
+    t = spec.table
+    sharees = [
+        row[0]
+        for row in seeded.execute(select(spec.share_table.c.shared_user_id).distinct().limit(8))
+    ]
+    assert sharees
+    for me in sharees:
+        full = _ranks(seeded, spec, me)
+        # what the expansion reaches, their children, and items of others it does not reach
+        reached = list(full)[:40]
+        others = [
+            row[0]
+            for row in seeded.execute(
+                select(t.c.id).where(t.c.user_id != me).order_by(t.c.id).limit(40)
+            )
+        ]
+        children: list[Any] = []
+        if spec.recursive and reached:
+            children = [
+                row[0] for row in seeded.execute(select(t.c.id).where(t.c.parent_id.in_(reached)))
+            ]
+        for item in {*reached, *others, *children}:
+            assert _rank_of(seeded, spec, me, item) == full.get(item), (me, item)
+    seeded.rollback()
+
+
+def test_one_item_access_follows_deleted_todos_like_the_expansion(seeded: Connection) -> None:
+    """A recursive share reaches down through undeleted todos only; a share on a deleted todo
+    still reaches its undeleted children (the expansion's rule, kept by the one-item path)."""
+    users = [row[0] for row in seeded.execute(text("SELECT id FROM users ORDER BY id LIMIT 3"))]
+    owner, via_root, via_deleted = users
+    ids = [uuid.uuid4() for _ in range(4)]  # root -> middle (deleted) -> leaf; root -> other
+    rows = [
+        (ids[0], None, None),
+        (ids[1], ids[0], "now()"),
+        (ids[2], ids[1], None),
+        (ids[3], ids[0], None),
+    ]
+    try:
+        for item, parent, deleted in rows:
+            seeded.execute(
+                text(
+                    "INSERT INTO todos (id, title, user_id, parent_id, deleted_at) "
+                    f"VALUES (:i, 'x', :u, :p, {deleted or 'NULL'})"
+                ),
+                {"i": item, "u": owner, "p": parent},
+            )
+        seeded.execute(
+            text(
+                "INSERT INTO shared_todos (todo_id, shared_user_id, permissions, recursive) "
+                "VALUES (:root, :a, 'W', true), (:middle, :b, 'R', true)"
+            ),
+            {"root": ids[0], "middle": ids[1], "a": via_root, "b": via_deleted},
+        )
+        for me in (via_root, via_deleted):
+            full = _ranks(seeded, access.TODOS, me)
+            for item in ids:
+                assert _rank_of(seeded, access.TODOS, me, item) == full.get(item), (me, item)
+        assert _rank_of(seeded, access.TODOS, via_root, ids[2]) is None  # blocked by the deleted
+        assert _rank_of(seeded, access.TODOS, via_root, ids[3]) == 2
+        assert _rank_of(seeded, access.TODOS, via_deleted, ids[2]) == 1
+    finally:
+        seeded.rollback()
