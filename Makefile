@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint format lock migrate revision clean seed bench
+.PHONY: help install dev test lint format lock migrate revision clean seed bench fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -52,6 +52,9 @@ seed: install ## load realistic data (COPY) into DATABASE_URL, else the embedded
 
 bench: install ## hot routes against the floor, cold starts, imports (seeds .sealy/bench on first use); BENCH_ARGS=...
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+fuzz: install ## schemathesis on the whole API from its OpenAPI documents (bounded; FUZZ_ARGS=...)
+	$(BIN)/python scripts/fuzz.py $(FUZZ_ARGS)
 
 clean: ## remove .venv, build/ and the dev database under .sealy/
 	rm -rf $(VENV) build .sealy .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import flask
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 from werkzeug import exceptions as wz
 from werkzeug.routing import Map, Rule
@@ -47,6 +48,8 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _CLOUD_TRACE = re.compile(r"([0-9a-f]{32})(?:/([0-9]+))?")
 _JSON_TYPES = ("application/json",)
+_VERSION_TAG = re.compile(r'"([0-9]{1,10})"')  # a strong ETag: "<version>"
+_MAX_VERSION = 2**31 - 1  # versions are PostgreSQL integers
 
 Handler = Callable[..., Any]
 H = TypeVar("H", bound=Handler)
@@ -114,9 +117,10 @@ class Ctx:
             return None
         versions = set()
         for part in header.split(","):
-            tag = part.strip()
-            if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
-                versions.add(int(tag[1:-1]))
+            # ASCII digits only ("\u0661" is a digit to str.isdigit), and no version past
+            # the column's range: such a tag matches nothing (and must not reach the SQL).
+            if (m := _VERSION_TAG.fullmatch(part.strip())) and int(m[1]) <= _MAX_VERSION:
+                versions.add(int(m[1]))
         return frozenset(versions)
 
 
@@ -503,6 +507,12 @@ def _as_api_error(exc: Exception) -> errors.ApiError:
     if is_unavailable(exc):
         log.warning("database unavailable", extra={"error_type": type(exc).__name__})
         return errors.ServiceUnavailable()
+    if is_retryable(exc):  # still conflicting after MAX_ATTEMPTS: contention, not a bug
+        log.warning("transaction conflict, giving up", extra={"attempt": MAX_ATTEMPTS})
+        return errors.ServiceUnavailable("The request kept conflicting with others; retry it.")
+    if isinstance(exc, StatementError):
+        # The log keeps the statement, never its values (emails, password and token hashes).
+        exc.hide_parameters = True
     log.error("unhandled error", exc_info=exc, extra={"error_type": type(exc).__name__})
     return errors.InternalError()
 
@@ -511,6 +521,9 @@ def _install_flask_handlers(app: flask.Flask) -> None:
     """Flask's own errors (outside our routes: /robots.txt, a 413 from werkzeug) as problems."""
 
     def handle(exc: wz.HTTPException) -> flask.Response:
-        return problem_response(_as_api_error(exc), _request_id(flask.request))
+        request_id = _request_id(flask.request)
+        response = problem_response(_as_api_error(exc), request_id)
+        response.headers["X-Request-Id"] = request_id  # every response carries it
+        return response
 
     app.register_error_handler(wz.HTTPException, handle)

@@ -133,7 +133,8 @@ def decode_cursor(cursor: str, *, scope: str, sort: SortKey) -> tuple[Any, uuid.
         [FieldError("cursor", "invalid cursor: start again from the first page")]
     )
     payload, _, signature = cursor.partition(".")
-    if not hmac.compare_digest(signature, _sign(payload)):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    if not hmac.compare_digest(signature.encode(), _sign(payload).encode()):
         raise invalid
     try:
         bound, raw_value, raw_id = json.loads(_unb64(payload))

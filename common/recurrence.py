@@ -172,7 +172,10 @@ def next_occurrence(rule: Rule, *, after: datetime, tz: str) -> datetime | None:
         raise ValueError("after must be an aware datetime")
     zone = _zone(tz)
 
-    local_start = rule.start_at.astimezone(zone)
+    try:
+        local_start = rule.start_at.astimezone(zone)
+    except OverflowError:  # the start lies outside the datetime range in the owner's zone
+        return None
     start_day = local_start.date()
     wall = local_start.time().replace(fold=0)
     floor = max(after, rule.start_at)
@@ -183,13 +186,16 @@ def next_occurrence(rule: Rule, *, after: datetime, tz: str) -> datetime | None:
     except OverflowError:  # `after` lies at the very end of the datetime range
         return None
 
-    for day in _candidate_days(rule, start_day, from_day):
-        occurrence = rule.start_at if day == start_day else _at(day, wall, zone)
-        if occurrence <= after or occurrence < rule.start_at:
-            continue
-        if rule.end_at is not None and occurrence > rule.end_at:
-            return None  # candidates come in chronological order
-        return occurrence.astimezone(UTC)
+    try:
+        for day in _candidate_days(rule, start_day, from_day):
+            occurrence = rule.start_at if day == start_day else _at(day, wall, zone)
+            if occurrence <= after or occurrence < rule.start_at:
+                continue
+            if rule.end_at is not None and occurrence > rule.end_at:
+                return None  # candidates come in chronological order
+            return occurrence.astimezone(UTC)
+    except OverflowError:  # the next occurrence lies past the end of the datetime range
+        return None
     return None
 
 

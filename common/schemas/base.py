@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
@@ -10,6 +11,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
 )
@@ -26,12 +28,36 @@ def no_nul(value: str) -> str:
 Str = Annotated[str, AfterValidator(no_nul)]
 
 
+# RFC 3339's date-time; the offset is checked by AwareDatetime (its absence is a 422).
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+
+
+def _rfc3339(value: object) -> object:
+    # pydantic alone also reads "0.5" or "1700000000" as Unix times; RFC 3339 does not.
+    # Parsed here, not passed on as text: strict JSON validation takes no text after a
+    # `before` validator.
+    if not isinstance(value, str):
+        return value
+    if not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 timestamp such as 2024-05-01T09:00:00Z")
+    try:
+        return datetime.fromisoformat(value.upper())
+    except ValueError:
+        raise ValueError("must be a valid date and time") from None
+
+
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
+        raise ValueError("is out of range once converted to UTC") from None
 
 
 # RFC 3339 with an offset in requests (a naive timestamp is a 422), UTC ("Z") in responses.
-Timestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_to_utc)]
 
 Access = Literal["owner", "write", "read"]
 
