@@ -101,6 +101,24 @@ class SortKey:
         return raw
 
 
+def both_ways(
+    column: Any, kind: Literal["datetime", "int", "str"], *, nullable: bool = False
+) -> dict[str, SortKey]:
+    """The sorts `name` (ascending) and `-name` (its exact reverse) on a column."""
+    return {
+        column.name: SortKey(column, descending=False, kind=kind, nullable=nullable),
+        f"-{column.name}": SortKey(column, descending=True, kind=kind, nullable=nullable),
+    }
+
+
+def timestamp_sorts(table: Any) -> dict[str, SortKey]:
+    """created_at and updated_at, both ways: the sorts every resource list offers."""
+    return {
+        **both_ways(table.c.created_at, "datetime"),
+        **both_ways(table.c.updated_at, "datetime"),
+    }
+
+
 def list_scope(*, resource: str, user_id: uuid.UUID, sort: str, filters: dict[str, Any]) -> str:
     """What a cursor is bound to: the resource, the caller, the sort and the filters."""
     digest = hashlib.sha256(json.dumps(filters, sort_keys=True, default=str).encode()).hexdigest()[

@@ -14,12 +14,12 @@ from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
-from common.db import access, shareables
+from common.db import shareables
 from common.db.access import CONTACTS
 from common.db.models import ContactAddress, ContactEmail, ContactNumber, ContactTag
 from common.db.shareables import View
 from common.db.tables import table
-from common.paging import SortKey
+from common.paging import SortKey, both_ways, timestamp_sorts
 from common.schemas.contacts import CHILD_LISTS, ContactCreate, ContactListQuery
 
 t = CONTACTS.table
@@ -31,14 +31,7 @@ CHILDREN: dict[str, tuple[Table, str]] = {
     "addresses": (table(ContactAddress), "address"),
 }
 
-SORTS: dict[str, SortKey] = {
-    "created_at": SortKey(t.c.created_at, descending=False, kind="datetime"),
-    "-created_at": SortKey(t.c.created_at, descending=True, kind="datetime"),
-    "updated_at": SortKey(t.c.updated_at, descending=False, kind="datetime"),
-    "-updated_at": SortKey(t.c.updated_at, descending=True, kind="datetime"),
-    "name": SortKey(t.c.name, descending=False, kind="str"),
-    "-name": SortKey(t.c.name, descending=True, kind="str"),
-}
+SORTS: dict[str, SortKey] = {**timestamp_sorts(t), **both_ways(t.c.name, "str")}
 _COLUMNS = ("id", "name", "note", "pinned", "version", "created_at", "updated_at")
 
 
@@ -57,20 +50,11 @@ def _columns() -> list[Any]:
     return [
         *(t.c[name] for name in _COLUMNS),
         *(_child_list(name, t.c.id).label(name) for name in CHILD_LISTS),
-        t.c.user_id.label("owner_id"),
-        access.tag_ids(CONTACTS, t.c.id).label("tag_ids"),
     ]
-
-
-VIEW = View(CONTACTS, _columns)
 
 
 def to_out(row: RowMapping) -> dict[str, Any]:
     return {name: row[name] for name in (*_COLUMNS, *CHILD_LISTS, "owner_id", "tag_ids", "access")}
-
-
-def get_contact(session: Session, *, me: uuid.UUID, item_id: uuid.UUID) -> RowMapping | None:
-    return shareables.get_visible(session, VIEW, me=me, item_id=item_id)
 
 
 def _matches(text: str) -> Any:
@@ -86,6 +70,13 @@ def _matches(text: str) -> Any:
     )
 
 
+VIEW = View(CONTACTS, _columns, _matches)
+
+
+def get_contact(session: Session, *, me: uuid.UUID, item_id: uuid.UUID) -> RowMapping | None:
+    return shareables.get_visible(session, VIEW, me=me, item_id=item_id)
+
+
 def list_contacts(
     session: Session,
     *,
@@ -93,16 +84,8 @@ def list_contacts(
     query: ContactListQuery,
     after: tuple[Any, uuid.UUID] | None,
 ) -> list[RowMapping]:
-    conditions = shareables.list_filters(CONTACTS, query, _matches)
     return shareables.list_visible(
-        session,
-        VIEW,
-        me=me,
-        scope=query.scope,
-        conditions=conditions,
-        sort=SORTS[query.sort],
-        after=after,
-        limit=query.limit,
+        session, VIEW, me=me, query=query, sort=SORTS[query.sort], after=after
     )
 
 

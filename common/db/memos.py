@@ -10,23 +10,18 @@ from sqlalchemy import CTE, delete, or_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
-from common.db import access, shareables
+from common.db import shareables
 from common.db.access import MEMOS
 from common.db.models import MemoTag
 from common.db.shareables import View
 from common.db.tables import table
-from common.paging import SortKey
+from common.paging import SortKey, timestamp_sorts
 from common.schemas.memos import MemoCreate, MemoListQuery
 
 t = MEMOS.table
 memo_tags = table(MemoTag)
 
-SORTS: dict[str, SortKey] = {
-    "created_at": SortKey(t.c.created_at, descending=False, kind="datetime"),
-    "-created_at": SortKey(t.c.created_at, descending=True, kind="datetime"),
-    "updated_at": SortKey(t.c.updated_at, descending=False, kind="datetime"),
-    "-updated_at": SortKey(t.c.updated_at, descending=True, kind="datetime"),
-}
+SORTS: dict[str, SortKey] = timestamp_sorts(t)
 _COLUMNS = (
     "id",
     "content",
@@ -41,14 +36,14 @@ _COLUMNS = (
 
 
 def _columns() -> list[Any]:
-    return [
-        *(t.c[name] for name in _COLUMNS),
-        t.c.user_id.label("owner_id"),
-        access.tag_ids(MEMOS, t.c.id).label("tag_ids"),
-    ]
+    return [t.c[name] for name in _COLUMNS]
 
 
-VIEW = View(MEMOS, _columns)
+def _search(text: str) -> Any:
+    return or_(shareables.contains(t.c.content, text), shareables.contains(t.c.note, text))
+
+
+VIEW = View(MEMOS, _columns, _search)
 
 
 def to_out(row: RowMapping, *, in_list: bool = False) -> dict[str, Any]:
@@ -66,20 +61,8 @@ def get_memo(session: Session, *, me: uuid.UUID, item_id: uuid.UUID) -> RowMappi
 def list_memos(
     session: Session, *, me: uuid.UUID, query: MemoListQuery, after: tuple[Any, uuid.UUID] | None
 ) -> list[RowMapping]:
-    conditions = shareables.list_filters(
-        MEMOS,
-        query,
-        lambda q: or_(shareables.contains(t.c.content, q), shareables.contains(t.c.note, q)),
-    )
     return shareables.list_visible(
-        session,
-        VIEW,
-        me=me,
-        scope=query.scope,
-        conditions=conditions,
-        sort=SORTS[query.sort],
-        after=after,
-        limit=query.limit,
+        session, VIEW, me=me, query=query, sort=SORTS[query.sort], after=after
     )
 
 

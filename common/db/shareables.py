@@ -39,7 +39,7 @@ from common.db import access
 from common.db.access import OWNER, Shareable
 from common.db.models import Tag
 from common.db.tables import table
-from common.paging import SortKey
+from common.paging import ShareableListQuery, SortKey
 
 tags = table(Tag)
 
@@ -47,8 +47,18 @@ tags = table(Tag)
 @dataclass(frozen=True)
 class View:
     spec: Shareable
-    columns: Callable[[], list[Any]]  # the representation, without `access`
+    columns: Callable[[], list[Any]]  # the resource's own columns (owner, tags added here)
+    search: Callable[[str], Any]  # the condition of `q`
     join: Callable[[FromClause], FromClause] = lambda source: source
+
+    def representation(self) -> list[Any]:
+        """Every column of the resource's Out schema but `access`."""
+        t = self.spec.table
+        return [
+            *self.columns(),
+            t.c.user_id.label("owner_id"),
+            access.tag_ids(self.spec, t.c.id).label("tag_ids"),
+        ]
 
 
 # The bound parameters of statements built once per shape and reused (building one of these
@@ -63,7 +73,7 @@ def _visible_one(view: View, extra: tuple[Any, ...]) -> Select[Any]:
     t = view.spec.table
     acc = access.received(view.spec, ME, ITEM_ID)
     return (
-        select(*view.columns(), *extra, access.access_level(t, acc, ME).label("access"))
+        select(*view.representation(), *extra, access.access_level(t, acc, ME).label("access"))
         .select_from(view.join(t.outerjoin(acc, acc.c.id == t.c.id)))
         .where(
             t.c.id == ITEM_ID,
@@ -92,20 +102,21 @@ def list_visible(
     view: View,
     *,
     me: uuid.UUID,
-    scope: str,
-    conditions: list[Any],
+    query: ShareableListQuery,
     sort: SortKey,
     after: tuple[Any, uuid.UUID] | None,
-    limit: int,
+    conditions: Sequence[Any] = (),
 ) -> list[RowMapping]:
-    """One page (limit + 1 rows, to tell whether more follow) in one statement.
+    """One page (limit + 1 rows, to tell whether more follow) in one statement, with the
+    filters every shareable list has (pinned, tag, q) and the resource's own `conditions`.
 
     Owned and shared rows are two branches, each walking its own index in sort order and
     stopping after limit + 1 rows; the union is sorted and cut once more. Representation
     columns are computed only for the rows of the page."""
     spec = view.spec
     t = spec.table
-    where = [t.c.deleted_at.is_(None), *conditions]
+    scope, limit = query.scope, query.limit
+    where = [t.c.deleted_at.is_(None), *_list_filters(view, query), *conditions]
     if after is not None:
         where.append(sort.after(t.c.id, *after))
     order = sort.order_by(t.c.id)
@@ -129,7 +140,7 @@ def list_visible(
         )
     page = (union_all(*branches) if len(branches) > 1 else branches[0]).subquery("page")
     stmt = (
-        select(*view.columns(), page.c.access)
+        select(*view.representation(), page.c.access)
         .select_from(view.join(page.join(t, t.c.id == page.c.id)))
         .order_by(*order)
         .limit(n)
@@ -179,8 +190,9 @@ def contains(column: Any, text: str) -> Any:
     return column.ilike(f"%{escaped}%", escape="\\")
 
 
-def list_filters(spec: Shareable, query: Any, search: Callable[[str], Any]) -> list[Any]:
+def _list_filters(view: View, query: ShareableListQuery) -> list[Any]:
     """The conditions of the filters every shareable list has: pinned, tag, q."""
+    spec = view.spec
     t = spec.table
     found: list[Any] = []
     if query.pinned is not None:
@@ -189,25 +201,29 @@ def list_filters(spec: Shareable, query: Any, search: Callable[[str], Any]) -> l
         link = spec.tag_table
         found.append(exists().where(spec.tag_item == t.c.id, link.c.tag_id == query.tag))
     if query.q is not None:
-        found.append(search(query.q))
+        found.append(view.search(query.q))
     return found
 
 
 # --- pieces of write statements -----------------------------------------------------------
 
 
+def _own_live(me: uuid.UUID, tag_ids: Sequence[uuid.UUID]) -> list[ColumnElement[bool]]:
+    """The caller's undeleted tags among `tag_ids`."""
+    return [tags.c.id.in_(list(tag_ids)), tags.c.user_id == me, tags.c.deleted_at.is_(None)]
+
+
 def own_live_tags(me: uuid.UUID, tag_ids: Sequence[uuid.UUID]) -> Select[Any]:
-    return select(tags.c.id).where(
-        tags.c.id.in_(list(tag_ids)), tags.c.user_id == me, tags.c.deleted_at.is_(None)
-    )
+    return select(tags.c.id).where(*_own_live(me, tag_ids))
 
 
 def link_tags(spec: Shareable, item: CTE, *, me: uuid.UUID, tag_ids: Sequence[uuid.UUID]) -> CTE:
     """CTE: link the caller's live tags among `tag_ids` to the item in `item` (an `id`)."""
     link = spec.tag_table
-    pairs = select(item.c.id, tags.c.id).select_from(item.join(tags, true()))
-    pairs = pairs.where(
-        tags.c.id.in_(list(tag_ids)), tags.c.user_id == me, tags.c.deleted_at.is_(None)
+    pairs = (
+        select(item.c.id, tags.c.id)
+        .select_from(item.join(tags, true()))
+        .where(*_own_live(me, tag_ids))
     )
     return (
         insert(link)

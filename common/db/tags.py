@@ -13,17 +13,15 @@ from sqlalchemy.orm import Session
 from common import errors
 from common.db.models import ContactTag, MemoTag, Tag, TodoTag
 from common.db.tables import table
-from common.paging import SortKey
+from common.paging import SortKey, both_ways
 
 tags = table(Tag)
 _LINKS = (table(TodoTag), table(MemoTag), table(ContactTag))
 _COLUMNS = (tags.c.id, tags.c.name, tags.c.version, tags.c.created_at, tags.c.updated_at)
 
 SORTS: dict[str, SortKey] = {
-    "name": SortKey(tags.c.name, descending=False, kind="str"),
-    "-name": SortKey(tags.c.name, descending=True, kind="str"),
-    "created_at": SortKey(tags.c.created_at, descending=False, kind="datetime"),
-    "-created_at": SortKey(tags.c.created_at, descending=True, kind="datetime"),
+    **both_ways(tags.c.name, "str"),
+    **both_ways(tags.c.created_at, "datetime"),
 }
 
 

@@ -18,12 +18,12 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from common import errors
-from common.db import access, shareables
+from common.db import shareables
 from common.db.access import TODOS
 from common.db.models import TodoRecurrence, TodoTag, User
 from common.db.shareables import View
 from common.db.tables import table
-from common.paging import SortKey
+from common.paging import SortKey, both_ways, timestamp_sorts
 from common.schemas.todos import Recurrence, TodoCreate, TodoListQuery
 
 t = TODOS.table
@@ -32,12 +32,8 @@ todo_tags = table(TodoTag)
 users = table(User)
 
 SORTS: dict[str, SortKey] = {
-    "created_at": SortKey(t.c.created_at, descending=False, kind="datetime"),
-    "-created_at": SortKey(t.c.created_at, descending=True, kind="datetime"),
-    "updated_at": SortKey(t.c.updated_at, descending=False, kind="datetime"),
-    "-updated_at": SortKey(t.c.updated_at, descending=True, kind="datetime"),
-    "deadline": SortKey(t.c.deadline, descending=False, kind="datetime", nullable=True),
-    "-deadline": SortKey(t.c.deadline, descending=True, kind="datetime", nullable=True),
+    **timestamp_sorts(t),
+    **both_ways(t.c.deadline, "datetime", nullable=True),
     "-priority": SortKey(t.c.priority, descending=True, kind="int"),
 }
 
@@ -71,17 +67,19 @@ _RECURRENCE_COLUMNS = (
 def _columns() -> list[Any]:
     return [
         *(t.c[name] for name in _TODO_COLUMNS),
-        t.c.user_id.label("owner_id"),
-        access.tag_ids(TODOS, t.c.id).label("tag_ids"),
         *(recurrences.c[name] for name in _RECURRENCE_COLUMNS),
     ]
+
+
+def _search(text: str) -> Any:
+    return or_(shareables.contains(t.c.title, text), shareables.contains(t.c.description, text))
 
 
 def _with_recurrence(source: FromClause) -> FromClause:
     return source.outerjoin(recurrences, recurrences.c.todo_id == t.c.id)
 
 
-VIEW = View(TODOS, _columns, _with_recurrence)
+VIEW = View(TODOS, _columns, _search, _with_recurrence)
 
 
 def to_out(row: RowMapping) -> dict[str, Any]:
@@ -97,11 +95,8 @@ def get_todo(session: Session, *, me: uuid.UUID, item_id: uuid.UUID) -> RowMappi
 
 
 def _filters(query: TodoListQuery) -> list[Any]:
-    found = shareables.list_filters(
-        TODOS,
-        query,
-        lambda q: or_(shareables.contains(t.c.title, q), shareables.contains(t.c.description, q)),
-    )
+    """The todo list's own filters (the shared ones are applied by list_visible)."""
+    found: list[Any] = []
     if query.done is not None:
         found.append(t.c.done.is_(query.done))
     if query.parent_id == "root":
@@ -126,11 +121,10 @@ def list_todos(
         session,
         VIEW,
         me=me,
-        scope=query.scope,
-        conditions=_filters(query),
+        query=query,
         sort=SORTS[query.sort],
         after=after,
-        limit=query.limit,
+        conditions=_filters(query),
     )
 
 
