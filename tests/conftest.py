@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, create_engine
 
 from devtools import database as db
 
@@ -59,6 +61,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def database_url() -> str:
     """SQLAlchemy URL of this run's freshly migrated test database."""
     return str(_state["url"])
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """Side connections to the test database, outside the API (setup, checks, lock holders)."""
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import os
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ import pytest
 from argon2 import PasswordHasher
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from werkzeug.test import Client
 
 from common.auth import passwords
@@ -32,25 +32,6 @@ from common.db.accounts import client_subject, email_subject
 from tests.factories import Account, register, strong_password, unique_email
 
 pytestmark = pytest.mark.api
-
-
-@pytest.fixture(scope="module")
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def queries(caplog: pytest.LogCaptureFixture) -> Callable[[], int]:
-    """The statement count of the last request, read from its log line (`db_queries`)."""
-    caplog.set_level(logging.INFO, logger="common.http")
-
-    def last() -> int:
-        counts = [r.db_queries for r in caplog.records if hasattr(r, "db_queries")]
-        return int(counts[-1])
-
-    return last
 
 
 def fresh_address() -> str:

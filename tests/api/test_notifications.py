@@ -19,7 +19,7 @@ from typing import Any
 import jwt
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from werkzeug.test import Client
 
@@ -78,14 +78,6 @@ def use_settings(monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> None:
         }
     )
     monkeypatch.setattr(dispatch_auth, "get_settings", lambda: settings)
-
-
-@pytest.fixture(scope="module")
-def engine(database_url: str) -> Iterator[Engine]:
-    """For what only time would otherwise do: expire a share, end a backoff."""
-    engine = create_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

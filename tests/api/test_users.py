@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import Client
 
@@ -52,25 +51,6 @@ USER_FIELDS = {
     "created_at",
     "updated_at",
 }
-
-
-@pytest.fixture(scope="module")
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def queries(caplog: pytest.LogCaptureFixture) -> Callable[[], int]:
-    """The statement count of the last request, read from its log line (`db_queries`)."""
-    caplog.set_level(logging.INFO, logger="common.http")
-
-    def last() -> int:
-        counts = [r.db_queries for r in caplog.records if hasattr(r, "db_queries")]
-        return int(counts[-1])
-
-    return last
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:

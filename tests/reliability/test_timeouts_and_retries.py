@@ -22,7 +22,7 @@ from typing import Any
 
 import functions_framework
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from werkzeug.test import Client
 
@@ -35,14 +35,6 @@ pytestmark = pytest.mark.api
 
 ECHO = Path(__file__).resolve().parent.parent / "api" / "echo" / "main.py"
 SLACK_S = 3.0  # a loaded machine's scheduling, on top of the configured timeout
-
-
-@pytest.fixture(scope="module")
-def engine(database_url: str) -> Iterator[Engine]:
-    """Side connections, outside the API: the lock holders and conflicting transactions."""
-    engine = create_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
