@@ -8,7 +8,12 @@ by pg8000 through SQLAlchemy's `unix_sock` query parameter.
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +114,30 @@ def stop_embedded(server: Any) -> None:
 def restart_embedded(server: Any) -> None:
     """Start a stopped embedded server again on the same data folder and socket."""
     server.ensure_postgres_running()
+
+
+@contextmanager
+def fresh_database(prefix: str) -> Iterator[str]:
+    """A new, migrated database named `<prefix>_<random>`, dropped afterwards: on the server
+    of `DATABASE_URL` when it is set, else on an embedded server in a temporary folder."""
+    given = os.environ.get("DATABASE_URL")
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}-pg-") as folder:
+        server = None
+        if given:
+            admin = with_database(given, "postgres")
+        else:
+            server = start_embedded(Path(folder) / "data", delete_on_exit=True)
+            admin = embedded_url(server)
+        name = f"{prefix}_{secrets.token_hex(4)}"
+        create_database(admin, name)
+        try:
+            url = with_database(admin, name)
+            migrate(url)
+            yield url
+        finally:
+            from common.db import get_engine
+
+            get_engine().dispose()
+            drop_database(admin, name)
+            if server is not None:
+                stop_embedded(server)  # before its folder goes

@@ -26,10 +26,8 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,30 +43,6 @@ start = time.perf_counter()
 import main
 print((time.perf_counter() - start) * 1000)
 """
-
-
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    given = os.environ.get("DATABASE_URL")
-    server = None
-    if given:
-        admin = db.with_database(given, "postgres")
-    else:
-        server = db.start_embedded(
-            Path(tempfile.mkdtemp(prefix="sealy-bench-pg-")) / "data", delete_on_exit=True
-        )
-        admin = db.embedded_url(server)
-    name = f"sealy_bench_{secrets.token_hex(4)}"
-    db.create_database(admin, name)
-    try:
-        url = db.with_database(admin, name)
-        db.migrate(url)
-        yield url
-    finally:
-        from common.db import get_engine
-
-        get_engine().dispose()
-        db.drop_database(admin, name)
 
 
 def environment(url: str) -> dict[str, str]:
@@ -160,7 +134,7 @@ def main() -> None:
         f"argon2id m={params.memory_cost} KiB ({params.memory_cost / 1024:g} MiB), "
         f"t={params.time_cost}, p={params.parallelism}; {args.runs} runs each"
     )
-    with scratch_database() as url:
+    with db.fresh_database("sealy_bench") as url:
         env = environment(url)
         os.environ.update(env)
         bench_login(args.runs)

@@ -354,34 +354,6 @@ def fuzz_gateway(
 # --- make fuzz ---------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def fuzz_database() -> Iterator[str]:
-    """A fresh, migrated database: on DATABASE_URL's server, else an embedded one."""
-    from devtools import database as db
-
-    given = os.environ.get("DATABASE_URL")
-    with tempfile.TemporaryDirectory(prefix="sealy-fuzz-") as folder:
-        server = None
-        if given:
-            admin = db.with_database(given, "postgres")
-        else:
-            server = db.start_embedded(Path(folder) / "data", delete_on_exit=True)
-            admin = db.embedded_url(server)
-        name = f"sealy_fuzz_{secrets.token_hex(4)}"
-        db.create_database(admin, name)
-        try:
-            url = db.with_database(admin, name)
-            db.migrate(url)
-            yield url
-        finally:
-            from common.db import get_engine
-
-            get_engine().dispose()
-            db.drop_database(admin, name)
-            if server is not None:
-                db.stop_embedded(server)  # before its folder goes
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-examples", type=int, default=100)
@@ -395,7 +367,12 @@ def main() -> int:
     if unknown := set(phases) - set(PHASES):
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
 
-    with fuzz_database() as url, tempfile.TemporaryDirectory(prefix="sealy-fuzz-") as work:
+    from devtools.database import fresh_database
+
+    with (
+        fresh_database("sealy_fuzz") as url,
+        tempfile.TemporaryDirectory(prefix="sealy-fuzz-") as work,
+    ):
         from common.auth.tokens import generate_dev_keypair
 
         kid, private_pem, public_pem = generate_dev_keypair(kid_prefix="test-")
