@@ -62,10 +62,18 @@ def google(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GoogleStub]:
 
 
 @pytest.fixture(autouse=True)
-def fcm(google: GoogleStub, monkeypatch: pytest.MonkeyPatch) -> GoogleStub:
-    """Per test: a clean record, and the dispatch settings this module tests with."""
-    google.reset()
+def fcm(
+    google: GoogleStub, monkeypatch: pytest.MonkeyPatch, client: Client, engine: Engine
+) -> GoogleStub:
+    """Per test: the dispatch settings this module tests with, an empty queue and a clean
+    record. Dispatch serves every user, so work left due by other tests (any module, any
+    order) is sent now, and deliveries still backing off are closed, before the test runs."""
     use_settings(monkeypatch, dispatch_service_account=SCHEDULER)
+    google.reset()
+    dispatch(client)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE push_deliveries SET state = 'failed' WHERE state = 'pending'"))
+    google.reset()
     return google
 
 
