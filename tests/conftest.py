@@ -12,10 +12,8 @@ users; integration tests roll back (see tests/integration/conftest.py).
 from __future__ import annotations
 
 import os
-import secrets
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -29,18 +27,9 @@ _state: dict[str, Any] = {}
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
-    given = os.environ.get("DATABASE_URL")
-    if given:
-        admin = db.with_database(given, "postgres")
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="sealy-test-pg-"))
-        _state["server"] = db.start_embedded(tmp / "data", delete_on_exit=True)
-        admin = db.embedded_url(_state["server"])
-    name = f"sealy_test_{secrets.token_hex(4)}"
-    db.create_database(admin, name)
-    url = db.with_database(admin, name)
-    db.migrate(url)
-    _state.update(admin=admin, name=name, url=url)
+    stack = ExitStack()
+    url = stack.enter_context(db.fresh_database("sealy_test"))
+    _state.update(stack=stack, url=url, admin=db.with_database(url, "postgres"))
     os.environ["DATABASE_URL"] = url
     os.environ["ENV"] = "test"
     os.environ.setdefault("RELEASE", "test")
@@ -50,11 +39,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if "name" in _state:
-        from common.db import get_engine
-
-        get_engine().dispose()
-        db.drop_database(_state["admin"], _state["name"])
+    if "stack" in _state:
+        _state.pop("stack").close()  # drops the database (and stops an embedded server)
 
 
 @pytest.fixture(scope="session")
