@@ -127,6 +127,9 @@ def _upsert_failure(kind: str, subject: bytes) -> PgInsert:
 
 # --- accounts ----------------------------------------------------------------------------
 
+# A user who may sign in or refresh: active and not deleted.
+_CAN_SIGN_IN = and_(User.is_active.is_(True), User.deleted_at.is_(None))
+
 
 def _new_session_and_token(*, user_id: ColumnElement[uuid.UUID], refresh_hash: bytes) -> CTE:
     """A CTE inserting a session for `user_id` (a value or a column) and its first refresh
@@ -238,9 +241,7 @@ def count_login_attempt(*, session: Session, email: str, client: str | None) -> 
             AuthIdentity.password_hash,
         )
         .select_from(attempt)
-        .outerjoin(
-            User, and_(User.email == email, User.is_active.is_(True), User.deleted_at.is_(None))
-        )
+        .outerjoin(User, and_(User.email == email, _CAN_SIGN_IN))
         .outerjoin(
             AuthIdentity,
             and_(
@@ -393,7 +394,8 @@ class RefreshState:
 
 def lock_refresh_token(*, session: Session, token_hash: bytes) -> RefreshState | None:
     """The token's state, its row and its session's row locked until the transaction ends;
-    None when no live session holds such a token."""
+    None when no live session holds such a token, or its user is no longer active (a user
+    switched off with `is_active = false` keeps no way to new access tokens, like at login)."""
     stmt = (
         select(
             RefreshToken.session_id,
@@ -402,6 +404,7 @@ def lock_refresh_token(*, session: Session, token_hash: bytes) -> RefreshState |
             (RefreshToken.expires_at <= func.now()).label("expired"),
         )
         .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+        .join(User, and_(User.id == AuthSession.user_id, _CAN_SIGN_IN))
         .where(RefreshToken.token_hash == token_hash)
         # Both rows: a concurrent revocation (DELETE of the session) then waits for this
         # transaction instead of deadlocking with its insert of the next token.

@@ -527,6 +527,19 @@ def test_an_expired_refresh_token_is_401(client: Client, engine: Engine) -> None
     assert_problem(refresh(client, account.refresh_token), 401)
 
 
+def test_a_switched_off_user_cannot_refresh(client: Client, engine: Engine) -> None:
+    account = register(client)
+    other = register(client)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET is_active = false WHERE id = :id"), {"id": account.id})
+    assert_problem(refresh(client, account.refresh_token), 401)
+    assert_problem(login(client, account.email, account.password), 401)
+    assert refresh(client, other.refresh_token).status_code == 200
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET is_active = true WHERE id = :id"), {"id": account.id})
+    assert refresh(client, account.refresh_token).status_code == 200  # the session was kept
+
+
 def test_refresh_tokens_live_30_days_and_are_stored_only_as_sha256(
     client: Client, engine: Engine
 ) -> None:
