@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 
 from common.config import get_settings
-from common.db import is_retryable, new_session
+from common.db import housekeeping, is_retryable, new_session
 from common.db import notifications as db
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def dispatch() -> DispatchTotals:
     totals = DispatchTotals()
     deadline = time.monotonic() + ROUNDS_DEADLINE_S
     with new_session() as session, session.begin():
-        db.purge_finished(session)
+        housekeeping.purge(session)
     for _ in range(MAX_ROUNDS):
         with new_session() as session, session.begin():
             events = db.arm_share_events(session, limit=db.ARM_BATCH)

@@ -28,8 +28,8 @@ of `"email:" + email.lower()` or `"client:" + address`.
   one office do not queue behind each other; the price is that a burst of concurrent
   attempts can pass the limit by the number in flight.
 
-Finished rows (expired tokens, passed windows) are deleted by `purge_expired_auth_rows`, for a
-scheduled job.
+Finished rows (ended sessions, expired tokens, passed windows) are `expired_rows`, which every
+dispatch purges (common.db.housekeeping).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from sqlalchemy import (
     literal,
     select,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
@@ -498,25 +499,35 @@ def delete_user(*, session: Session, user_id: uuid.UUID, email: str | None) -> N
 # --- housekeeping ------------------------------------------------------------------------
 
 
-def purge_expired_auth_rows(*, session: Session) -> int:
-    """Delete expired refresh tokens and passed throttle windows; how many rows went.
+def expired_rows(limit: int) -> list[Delete]:
+    """Bounded deletes of what no request can use any more (for common.db.housekeeping).
 
-    An expired token is refused whether or not its row exists, so nothing is lost.
+    - sessions whose current refresh token has expired: nothing can continue them, and their
+      tokens go with them (cascade);
+    - rotated tokens past their expiry: presented again they are refused as expired, row or
+      not, so they no longer serve reuse detection;
+    - throttle rows whose window has passed (they count as empty).
     """
-    tokens = (
-        delete(RefreshToken)
-        .where(RefreshToken.expires_at <= func.now())
-        .returning(RefreshToken.token_hash)
-        .cte("tokens")
+    ended = delete(AuthSession).where(
+        AuthSession.id.in_(
+            select(RefreshToken.session_id)
+            .where(RefreshToken.expires_at <= func.now(), RefreshToken.rotated_at.is_(None))
+            .limit(limit)
+        )
     )
-    throttles = (
-        delete(LoginThrottle)
-        .where(LoginThrottle.window_started_at <= func.now() - _WINDOW)
-        .returning(LoginThrottle.kind)
-        .cte("throttles")
+    rotated = delete(RefreshToken).where(
+        RefreshToken.token_hash.in_(
+            select(RefreshToken.token_hash)
+            .where(RefreshToken.expires_at <= func.now(), RefreshToken.rotated_at.is_not(None))
+            .limit(limit)
+        )
     )
-    stmt = select(
-        select(func.count()).select_from(tokens).scalar_subquery()
-        + select(func.count()).select_from(throttles).scalar_subquery()
+    t = LoginThrottle
+    windows = delete(t).where(
+        tuple_(t.kind, t.subject).in_(
+            select(t.kind, t.subject)
+            .where(t.window_started_at <= func.now() - _WINDOW)
+            .limit(limit)
+        )
     )
-    return int(session.execute(stmt).scalar_one())
+    return [ended, rotated, windows]

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, literal, select, text
+from sqlalchemy import Delete, delete, func, literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -96,3 +96,17 @@ def store(
         where=_table.c.created_at <= func.now() - KEY_TTL,  # only an expired key is reused
     ).returning(_table.c.key)
     return session.execute(stmt).first() is not None
+
+
+def expired_rows(limit: int) -> list[Delete]:
+    """A bounded delete of keys past their 24 hours (for common.db.housekeeping)."""
+    k = _table
+    return [
+        delete(k).where(
+            tuple_(k.c.user_id, k.c.key).in_(
+                select(k.c.user_id, k.c.key)
+                .where(k.c.created_at <= func.now() - KEY_TTL)
+                .limit(limit)
+            )
+        )
+    ]

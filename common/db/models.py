@@ -483,7 +483,8 @@ class IdempotencyKey(Base):
     """A creating POST's `Idempotency-Key`, its request fingerprint and the response it got.
 
     Rows older than 24 hours no longer replay (the lookup ignores them, a new request with the
-    same key replaces them); `ix_idempotency_keys_created_at` serves a periodic purge.
+    same key replaces them); `ix_idempotency_keys_created_at` serves their purge
+    (common.db.idempotency.expired_rows).
     """
 
     __tablename__ = "idempotency_keys"
@@ -525,7 +526,7 @@ class RefreshToken(Base):
     __tablename__ = "refresh_tokens"
     __table_args__ = (
         CheckConstraint("octet_length(token_hash) = 32", name="token_hash_sha256"),
-        # serves the purge of expired tokens (common.db.accounts.purge_expired_auth_rows)
+        # serves the purge of expired tokens (common.db.accounts.expired_rows)
         Index("ix_refresh_tokens_expires_at", "expires_at"),
     )
 
@@ -550,7 +551,7 @@ class LoginThrottle(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('email', 'client')", name="kind"),
         CheckConstraint("failures >= 0", name="failures_non_negative"),
-        # serves the purge of finished windows (common.db.accounts.purge_expired_auth_rows)
+        # serves the purge of finished windows (common.db.accounts.expired_rows)
         Index("ix_login_throttles_window_started_at", "window_started_at"),
     )
 

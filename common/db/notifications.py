@@ -40,10 +40,10 @@ Dispatch (`common.push.dispatch`) runs rounds of these steps, each a single stat
    (`RETRY_BASE` doubling per attempt, at most `RETRY_CAP`), or `failed` once
    `MAX_ATTEMPTS` attempts were made; a token FCM reports as unregistered or invalid has
    its device deleted (its other deliveries go with it).
-`purge_finished` runs once per dispatch: bounded deletes of events processed and deliveries
-last touched more than `RETENTION` ago (finished ones; a pending one is touched at every
-attempt, so an untouched one was left behind, e.g. queued for a device that changed owner
-meanwhile, and is stale by now), and of receipts too old to match a due reminder.
+Every dispatch purges `finished_rows` (common.db.housekeeping): events processed and
+deliveries last touched more than `RETENTION` ago (finished ones; a pending one is touched at
+every attempt, so an untouched one was left behind, e.g. queued for a device that changed
+owner meanwhile, and is stale by now), and receipts too old to match a due reminder.
 
 Statement budget: the device routes run one statement each. Dispatch is a background job,
 not a client request: it runs `1 + 3` statements per round plus one to record each batch it
@@ -59,6 +59,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
+    Delete,
     Float,
     Text,
     and_,
@@ -112,7 +113,6 @@ RETRY_BASE = timedelta(minutes=1)  # first retry after a transient failure; doub
 RETRY_CAP = timedelta(hours=1)
 MAX_ATTEMPTS = 5
 RETENTION = timedelta(days=7)  # processed events and finished deliveries are kept this long
-PURGE_BATCH = 1000
 
 # A constant, not a bound parameter, so the planner matches the partial indexes' predicates.
 _PENDING = literal_column("'pending'::delivery_state", delivery_state_enum)
@@ -424,29 +424,21 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
-def purge_finished(session: Session) -> None:
-    """Bounded deletes of what dispatch no longer needs (one statement)."""
+def finished_rows(limit: int) -> list[Delete]:
+    """Bounded deletes of what dispatch no longer needs (for common.db.housekeeping)."""
     e, d, r = share_events, deliveries, reminders
     old_events = delete(e).where(
-        e.c.id.in_(
-            select(e.c.id).where(e.c.processed_at < func.now() - RETENTION).limit(PURGE_BATCH)
-        )
+        e.c.id.in_(select(e.c.id).where(e.c.processed_at < func.now() - RETENTION).limit(limit))
     )
     old_deliveries = delete(d).where(
-        d.c.id.in_(select(d.c.id).where(d.c.updated_at < func.now() - RETENTION).limit(PURGE_BATCH))
+        d.c.id.in_(select(d.c.id).where(d.c.updated_at < func.now() - RETENTION).limit(limit))
     )
     # A receipt older than the window can never match a due todo again.
     old_receipts = delete(r).where(
         tuple_(r.c.todo_id, r.c.remind_at).in_(
             select(r.c.todo_id, r.c.remind_at)
             .where(r.c.remind_at < func.now() - REMINDER_WINDOW - RETENTION)
-            .limit(PURGE_BATCH)
+            .limit(limit)
         )
     )
-    stmt = (
-        select(literal(1))
-        .add_cte(old_events.cte("purged_events"))
-        .add_cte(old_deliveries.cte("purged_deliveries"))
-        .add_cte(old_receipts.cte("purged_receipts"))
-    )
-    session.execute(stmt)
+    return [old_events, old_deliveries, old_receipts]

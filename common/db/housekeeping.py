@@ -1,0 +1,36 @@
+"""Deletes of rows no request needs any more, as one statement of bounded deletes.
+
+Every dispatch runs `purge` first (Cloud Scheduler calls dispatch each minute, see
+common.push), so no other schedule is needed. Each module says what of its own is finished:
+
+- common.db.notifications.finished_rows: processed share events, finished or stale
+  deliveries, old reminder receipts (after `RETENTION`);
+- common.db.accounts.expired_rows: sessions whose refresh token expired, rotated tokens past
+  their expiry, passed throttle windows;
+- common.db.idempotency.expired_rows: `Idempotency-Key` rows past their 24 hours.
+
+Each delete takes at most `PURGE_BATCH` rows, through an index on its time column, so one
+run stays short however much has piled up; a backlog drains over the following minutes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import literal, select
+from sqlalchemy.orm import Session
+
+from common.db import accounts, idempotency, notifications
+
+PURGE_BATCH = 1000
+
+
+def purge(session: Session, *, limit: int = PURGE_BATCH) -> None:
+    """Run every module's bounded deletes (one statement of data-modifying CTEs)."""
+    deletes = [
+        *notifications.finished_rows(limit),
+        *accounts.expired_rows(limit),
+        *idempotency.expired_rows(limit),
+    ]
+    stmt = select(literal(1))
+    for number, statement in enumerate(deletes):
+        stmt = stmt.add_cte(statement.cte(f"purge_{number}"))
+    session.execute(stmt)

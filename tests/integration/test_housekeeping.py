@@ -1,0 +1,143 @@
+"""Housekeeping (common.db.housekeeping.purge), inside a rolled-back transaction: what every
+module calls finished goes, what is still in use stays, and one run deletes at most `limit`
+rows of a kind."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from common.db import accounts, housekeeping
+from common.db.models import (
+    AuthSession,
+    Device,
+    DevicePlatform,
+    IdempotencyKey,
+    LoginThrottle,
+    PushDelivery,
+    RefreshToken,
+    ShareEvent,
+    Todo,
+    TodoReminder,
+    User,
+)
+from common.db.notifications import REMINDER_WINDOW, RETENTION
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC)
+DAY = timedelta(days=1)
+
+
+def new_user(session: Session) -> User:
+    user = User(username="housekeeping", email=f"hk-{uuid.uuid4()}@example.com")
+    session.add(user)
+    session.flush()
+    return user
+
+
+def token(session_id: uuid.UUID, *, expires_in: timedelta, rotated: bool) -> RefreshToken:
+    return RefreshToken(
+        token_hash=hashlib.sha256(uuid.uuid4().bytes).digest(),
+        session_id=session_id,
+        expires_at=NOW + expires_in,
+        rotated_at=NOW - 2 * DAY if rotated else None,
+    )
+
+
+def idempotency_key(user_id: uuid.UUID, *, age: timedelta) -> IdempotencyKey:
+    return IdempotencyKey(
+        user_id=user_id,
+        key=str(uuid.uuid4()),
+        fingerprint=b"f",
+        status_code=201,
+        response_body="{}",
+        response_headers={},
+        created_at=NOW - age,
+    )
+
+
+def test_purge_deletes_only_finished_rows(session: Session) -> None:
+    user, other = new_user(session), new_user(session)
+    ended, live = AuthSession(user_id=user.id), AuthSession(user_id=user.id)
+    session.add_all([ended, live])
+    session.flush()
+    # ended: its current token expired; live: a rotated token expired, the current one lives
+    ended_old = token(ended.id, expires_in=-3 * DAY, rotated=True)
+    ended_current = token(ended.id, expires_in=-DAY, rotated=False)
+    live_rotated_expired = token(live.id, expires_in=-DAY, rotated=True)
+    live_rotated = token(live.id, expires_in=DAY, rotated=True)  # kept: reuse detection
+    live_current = token(live.id, expires_in=2 * DAY, rotated=False)
+    old_window = LoginThrottle(
+        kind="email",
+        subject=accounts.email_subject(f"{uuid.uuid4()}@example.com"),
+        failures=3,
+        window_started_at=NOW - timedelta(minutes=16),
+    )
+    current_window = LoginThrottle(
+        kind="client",
+        subject=accounts.client_subject(str(uuid.uuid4())),
+        failures=3,
+        window_started_at=NOW - timedelta(minutes=14),
+    )
+    old_key = idempotency_key(user.id, age=timedelta(hours=25))
+    live_key = idempotency_key(user.id, age=timedelta(hours=23))
+    todo = Todo(user_id=user.id, title="x")
+    device = Device(user_id=user.id, token=str(uuid.uuid4()), platform=DevicePlatform.android)
+    tokens = [ended_old, ended_current, live_rotated_expired, live_rotated, live_current]
+    session.add_all([*tokens, old_window, current_window, old_key, live_key, todo, device])
+    session.flush()
+    event = {"recipient_id": user.id, "actor_id": other.id, "resource_type": "todo"}
+    processed_long_ago = ShareEvent(
+        **event, resource_id=todo.id, processed_at=NOW - RETENTION - DAY
+    )
+    processed_lately = ShareEvent(**event, resource_id=todo.id, processed_at=NOW - DAY)
+    pending = ShareEvent(**event, resource_id=todo.id, created_at=NOW - RETENTION - DAY)
+    push = {"user_id": user.id, "device_id": device.id, "kind": "reminder", "title": "t"}
+    untouched = PushDelivery(**push, body="b", data={}, updated_at=NOW - RETENTION - DAY)
+    recent = PushDelivery(**push, body="b", data={}, updated_at=NOW - DAY)
+    receipt_age = REMINDER_WINDOW + RETENTION
+    old_receipt = TodoReminder(todo_id=todo.id, remind_at=NOW - receipt_age - DAY)
+    new_receipt = TodoReminder(todo_id=todo.id, remind_at=NOW - receipt_age + DAY)
+    gone = [ended, ended_old, ended_current, live_rotated_expired, old_window, old_key]
+    gone += [processed_long_ago, untouched, old_receipt]
+    kept = [live, live_rotated, live_current, current_window, live_key]
+    kept += [processed_lately, pending, recent, new_receipt]
+    session.add_all(gone + kept)
+    session.flush()
+    keys = {id(row): session.identity_key(instance=row) for row in gone + kept}
+
+    housekeeping.purge(session)
+
+    session.expire_all()
+
+    def present(row: object) -> bool:
+        model, identity = keys[id(row)][:2]
+        return session.get(model, identity) is not None
+
+    assert [present(row) for row in gone] == [False] * len(gone)
+    assert [present(row) for row in kept] == [True] * len(kept)
+
+
+def test_one_run_deletes_at_most_limit_rows_of_a_kind(session: Session) -> None:
+    user = new_user(session)
+    session.add_all([idempotency_key(user.id, age=timedelta(hours=h)) for h in (25, 26, 27)])
+    session.flush()
+    expired = (
+        select(func.count())
+        .select_from(IdempotencyKey)
+        .where(IdempotencyKey.created_at <= func.now() - timedelta(hours=24))
+    )
+    before = session.scalar(expired)
+    assert before is not None
+    assert before >= 3
+
+    housekeeping.purge(session, limit=2)
+    assert session.scalar(expired) == before - 2
+    housekeeping.purge(session, limit=2)
+    assert session.scalar(expired) == max(before - 4, 0)
