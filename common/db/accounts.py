@@ -34,6 +34,7 @@ dispatch purges (common.db.housekeeping).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -45,7 +46,11 @@ from sqlalchemy import (
     Delete,
     Integer,
     Interval,
+    LargeBinary,
+    Select,
+    Text,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -58,10 +63,11 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from common.db.models import (
     AuthIdentity,
@@ -108,7 +114,7 @@ def _retry_after(started_at: InstrumentedAttribute[datetime]) -> ColumnElement[i
     return cast(func.ceil(seconds), Integer)
 
 
-def _upsert_failure(kind: str, subject: bytes) -> PgInsert:
+def _upsert_failure(kind: str, subject: bytes | BindParameter[bytes]) -> PgInsert:
     """One more failure for (kind, subject): a new window when the last one has passed."""
     current = LoginThrottle.window_started_at > func.now() - _WINDOW
     return (
@@ -132,9 +138,11 @@ def _upsert_failure(kind: str, subject: bytes) -> PgInsert:
 _CAN_SIGN_IN = and_(User.is_active.is_(True), User.deleted_at.is_(None))
 
 
-def _new_session_and_token(*, user_id: ColumnElement[uuid.UUID], refresh_hash: bytes) -> CTE:
-    """A CTE inserting a session for `user_id` (a value or a column) and its first refresh
-    token; it returns the new session's id."""
+def _new_session_and_token(
+    *, user_id: ColumnElement[uuid.UUID], refresh_hash: ColumnElement[bytes]
+) -> CTE:
+    """A CTE inserting a session for `user_id` and its first refresh token (each a bound
+    value or a column); it returns the new session's id."""
     new_session = (
         insert(AuthSession)
         .from_select(["user_id"], select(user_id))
@@ -145,7 +153,7 @@ def _new_session_and_token(*, user_id: ColumnElement[uuid.UUID], refresh_hash: b
         insert(RefreshToken)
         .from_select(
             ["token_hash", "session_id", "expires_at"],
-            select(literal(refresh_hash), new_session.c.id, func.now() + _REFRESH_TTL),
+            select(refresh_hash, new_session.c.id, func.now() + _REFRESH_TTL),
         )
         .returning(RefreshToken.session_id)
     )
@@ -188,7 +196,7 @@ def create_account(
             true(),
         ),
     )
-    token = _new_session_and_token(user_id=new_user.c.id, refresh_hash=refresh_hash)
+    token = _new_session_and_token(user_id=new_user.c.id, refresh_hash=literal(refresh_hash))
     stmt = select(new_user).add_cte(identity.cte("new_identity"), token)
     return session.scalars(select(User).from_statement(stmt)).one_or_none()
 
@@ -211,10 +219,12 @@ class LoginCheck:
     account: PasswordAccount | None  # None: no active user with a password has this email
 
 
-def count_login_attempt(*, session: Session, email: str, client: str | None) -> LoginCheck:
-    """Count one attempt for `email` and read its account and the client's failures."""
+@functools.cache
+def _login_check(with_client: bool) -> Select[Any]:
+    """The statement of `count_login_attempt`, built once per shape (building it took ~1 ms of
+    Python per login): bound parameters `email`, `email_subject` and `client_subject`."""
     attempt = (
-        _upsert_failure("email", email_subject(email))
+        _upsert_failure("email", bindparam("email_subject", type_=LargeBinary))
         .returning(
             LoginThrottle.failures.label("failures"),
             _retry_after(LoginThrottle.window_started_at).label("retry_after"),
@@ -225,13 +235,13 @@ def count_login_attempt(*, session: Session, email: str, client: str | None) -> 
     client_match = (
         and_(
             by_client.kind == "client",
-            by_client.subject == client_subject(client),
+            by_client.subject == bindparam("client_subject", type_=LargeBinary),
             by_client.window_started_at > func.now() - _WINDOW,
         )
-        if client is not None
+        if with_client
         else false()
     )
-    stmt = (
+    return (
         select(
             attempt.c.failures,
             attempt.c.retry_after,
@@ -242,7 +252,7 @@ def count_login_attempt(*, session: Session, email: str, client: str | None) -> 
             AuthIdentity.password_hash,
         )
         .select_from(attempt)
-        .outerjoin(User, and_(User.email == email, _CAN_SIGN_IN))
+        .outerjoin(User, and_(User.email == bindparam("email"), _CAN_SIGN_IN))  # citext
         .outerjoin(
             AuthIdentity,
             and_(
@@ -255,7 +265,15 @@ def count_login_attempt(*, session: Session, email: str, client: str | None) -> 
         .order_by(AuthIdentity.is_primary.desc())
         .limit(1)
     )
-    row = session.execute(stmt).one()
+
+
+def count_login_attempt(*, session: Session, email: str, client: str | None) -> LoginCheck:
+    """Count one attempt for `email` and read its account and the client's failures."""
+    params = {"email": email, "email_subject": email_subject(email)}
+    if client is not None:
+        params["client_subject"] = client_subject(client)
+    stmt = _login_check(client is not None)
+    row = session.execute(stmt, params).one()
     return LoginCheck(
         email_attempts=Throttle(row.failures, row.retry_after),
         client_failures=(
@@ -276,32 +294,50 @@ def record_client_failure(*, session: Session, client: str) -> None:
     session.execute(_upsert_failure("client", client_subject(client)))
 
 
+@functools.cache
+def _new_login_session(with_rehash: bool) -> Select[Any]:
+    """The statement of `start_session`, built once per shape. Its bound parameters are named
+    unlike any column: an UPDATE takes parameters named after columns as more SET values."""
+    token = _new_session_and_token(
+        user_id=bindparam("new_session_user", type_=UUID(as_uuid=True)),
+        refresh_hash=bindparam("new_token_hash", type_=LargeBinary),
+    )
+    reset = delete(LoginThrottle).where(
+        LoginThrottle.kind == "email",
+        LoginThrottle.subject == bindparam("throttle_subject", type_=LargeBinary),
+    )
+    stmt = select(func.count()).select_from(token).add_cte(reset.cte("reset"))
+    if with_rehash:
+        store = (
+            update(AuthIdentity)
+            .where(AuthIdentity.id == bindparam("rehash_identity", type_=UUID(as_uuid=True)))
+            .values(password_hash=bindparam("rehash_value", type_=Text), updated_at=func.now())
+        )
+        stmt = stmt.add_cte(store.cte("rehash"))
+    return stmt
+
+
 def start_session(
     *,
     session: Session,
     user_id: uuid.UUID,
     refresh_hash: bytes,
-    email: str | None = None,
+    email: str,
     rehash: tuple[uuid.UUID, str] | None = None,
 ) -> None:
     """A new session with its first refresh token, after a successful password check.
 
-    `email`: its throttle row is deleted (a success resets the count). `rehash`: (identity
+    The throttle row of `email` is deleted (a success resets the count). `rehash`: (identity
     id, new hash) to store a hash made with the current parameters.
     """
-    token = _new_session_and_token(user_id=literal(user_id), refresh_hash=refresh_hash)
-    stmt = select(func.count()).select_from(token)
-    if email is not None:
-        stmt = stmt.add_cte(_reset_email_throttle(email).cte("reset"))
+    params: dict[str, Any] = {
+        "new_session_user": user_id,
+        "new_token_hash": refresh_hash,
+        "throttle_subject": email_subject(email),
+    }
     if rehash is not None:
-        identity_id, new_hash = rehash
-        store = (
-            update(AuthIdentity)
-            .where(AuthIdentity.id == identity_id)
-            .values(password_hash=new_hash, updated_at=func.now())
-        )
-        stmt = stmt.add_cte(store.cte("rehash"))
-    session.execute(stmt)
+        params["rehash_identity"], params["rehash_value"] = rehash
+    session.execute(_new_login_session(rehash is not None), params)
 
 
 def _reset_email_throttle(email: str) -> Delete:
@@ -373,7 +409,7 @@ def change_password(
     )
     # One snapshot: the DELETE cannot see the session this statement inserts.
     end_all = delete(AuthSession).where(AuthSession.user_id == user_id)
-    token = _new_session_and_token(user_id=literal(user_id), refresh_hash=refresh_hash)
+    token = _new_session_and_token(user_id=literal(user_id), refresh_hash=literal(refresh_hash))
     stmt = (
         select(func.count()).select_from(token).add_cte(store.cte("store"), end_all.cte("end_all"))
     )
