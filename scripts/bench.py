@@ -19,7 +19,10 @@ pair, JSON request log on stdout. For each hot route, in this order:
    more of them write; values the route makes fresh each time (the new todo's id, the
    refresh token's hash) are made fresh, and rows a write changed are put back between runs
    (untimed). Timed just before and just after the latency pass (login: with a bare argon2
-   verification beside it), so that the machine's load weighs on both alike;
+   verification beside it), so that the machine's load weighs on both alike. pg8000 runs
+   as it ships here (three round trips per statement); `floor1`, timed once before the
+   latency pass, replays them with one round trip each, as the functions send them
+   (common.db.engine._pipeline_statements);
 3. latency: the route through HTTP from a separate driver process (`--drive`: threads,
    `http.client` keep-alive connections) at concurrency 1; p50/p95/p99 and the ratio
    endpoint p50 / floor p50. The targets are judged on this pass;
@@ -197,6 +200,7 @@ class RouteResult:
     db_ms_p50: float  # the pipeline's own time in the database (request log)
     floor_p50: float
     floor_p99: float
+    pipelined_floor_p50: float  # the same, one round trip per statement (as the functions)
     latency: Pass
     load: Pass | None
     floor_note: str = ""
@@ -459,8 +463,13 @@ def floor(
     reset: tuple[str, tuple[Any, ...]] | None = None,
     runs: int,
     seconds: float,
+    pipelined: bool = False,
 ) -> tuple[list[float], str]:
-    """Replay the captured statements on one warm pg8000 connection; latencies in ms."""
+    """Replay the captured statements on one warm pg8000 connection; latencies in ms.
+    `pipelined`: each statement in one round trip, as the functions send them
+    (common.db.engine._pipeline_statements); else pg8000 as it ships (three)."""
+    import types
+
     import pg8000.dbapi
 
     from devtools.database import normalize
@@ -479,6 +488,9 @@ def floor(
         unix_sock=sock if isinstance(sock, str) else None,
         startup_params=_startup_params(get_settings()),
     )
+    stock = getattr(type(con).execute_unnamed, "stock", None)  # set where it is patched
+    if not pipelined and stock is not None:
+        con.execute_unnamed = types.MethodType(stock, con)
     writes = sum(1 for sql, _ in capture.statements if _WRITES.search(sql))
     transaction = writes >= 2
     con.autocommit = not transaction
@@ -747,7 +759,7 @@ def bench_route(
     url: str,
     args: argparse.Namespace,
 ) -> RouteResult:
-    def floor_half() -> tuple[list[float], str]:
+    def floor_half(pipelined: bool = False) -> tuple[list[float], str]:
         return floor(
             url,
             capture,
@@ -755,6 +767,7 @@ def bench_route(
             reset=spec.reset() if spec.reset else None,
             runs=max(args.requests // 2, 1),
             seconds=args.seconds / 2,
+            pipelined=pipelined,
         )
 
     def argon2() -> list[float]:
@@ -763,6 +776,7 @@ def bench_route(
     # The floor (and, for login, a bare argon2 verification) is timed just before and just
     # after the latency pass, so that a change in the machine's load shows in both.
     floor_samples, note = floor_half()
+    pipelined_samples = floor_half(pipelined=True)[0]
     argon2_ms = argon2()
     headers = {"Authorization": f"Bearer {token}"} if spec.token else {}
     base_spec = {
@@ -802,6 +816,7 @@ def bench_route(
         db_ms_p50=statistics.median(db_ms) if db_ms else float("nan"),
         floor_p50=statistics.median(floor_samples),
         floor_p99=percentile(floor_samples, 99),
+        pipelined_floor_p50=statistics.median(pipelined_samples),
         latency=latency,
         load=load,
         floor_note=note,
@@ -976,7 +991,8 @@ def print_table(
     )
     print()
     head = (
-        f"{'route':<34}{'stmts':>6}{'floor':>8}{'p50':>8}{'ratio':>7}{'p95':>8}{'p99':>8}"
+        f"{'route':<34}{'stmts':>6}{'floor':>8}{'floor1':>8}{'p50':>8}{'ratio':>7}{'ratio1':>7}"
+        f"{'p95':>8}{'p99':>8}"
         f"{'@' + str(concurrency) + ' p50':>9}{'p99':>8}{'req/s':>8}  targets"
     )
     print(head)
@@ -997,15 +1013,18 @@ def print_table(
             if is_list_or_get:
                 checks.append(f"ratio {target_mark(r.ratio <= 2.0)}")
         print(
-            f"{r.name:<34}{r.logged_max:>6}{r.floor_p50:>8.2f}{r.latency.p50:>8.2f}"
-            f"{r.ratio:>7.2f}{r.latency.p95:>8.2f}{r.latency.p99:>8.2f}"
+            f"{r.name:<34}{r.logged_max:>6}{r.floor_p50:>8.2f}{r.pipelined_floor_p50:>8.2f}"
+            f"{r.latency.p50:>8.2f}{r.ratio:>7.2f}{r.latency.p50 / r.pipelined_floor_p50:>7.2f}"
+            f"{r.latency.p95:>8.2f}{r.latency.p99:>8.2f}"
             f"{load.p50 if load else nan:>9.2f}{load.p99 if load else nan:>8.2f}"
             f"{(load.rps if load else r.latency.rps):>8.0f}  {', '.join(checks)}"
         )
         if r.latency.failed or (load and load.failed):
             print(f"{'':<34}failures: {r.latency.failed} + {load.failed if load else 0}")
     print(
-        "times in ms; floor: p50 of the same statements through pg8000 on one warm connection;\n"
+        "times in ms; floor: p50 of the same statements through pg8000 on one warm connection\n"
+        "(as pg8000 ships: three round trips per statement); floor1: the same with one round\n"
+        "trip per statement, as the functions send them (ratio1 = p50 / floor1);\n"
         "p50/p95/p99 and ratio (p50 / floor) at concurrency 1, where the targets are judged;\n"
         f"@{concurrency}: the same route from {concurrency} connections at once (throughput)"
     )

@@ -215,6 +215,7 @@ def _pipeline_statements() -> None:
         return context
 
     execute_unnamed.pipelined = True  # type: ignore[attr-defined]
+    execute_unnamed.stock = connection.execute_unnamed  # type: ignore[attr-defined]
     connection.execute_unnamed = execute_unnamed
 
 
