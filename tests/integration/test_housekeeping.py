@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -30,7 +30,6 @@ from common.db.notifications import REMINDER_WINDOW, RETENTION
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime.now(UTC)
 DAY = timedelta(days=1)
 
 
@@ -41,16 +40,26 @@ def new_user(session: Session) -> User:
     return user
 
 
-def token(session_id: uuid.UUID, *, expires_in: timedelta, rotated: bool) -> RefreshToken:
+def database_now(session: Session) -> datetime:
+    """The transaction's `now()`: what the purge compares with (a clock read at import could
+    be minutes old by the time a test runs)."""
+    now = session.scalar(select(func.now()))
+    assert now is not None
+    return now
+
+
+def token(
+    session_id: uuid.UUID, *, now: datetime, expires_in: timedelta, rotated: bool
+) -> RefreshToken:
     return RefreshToken(
         token_hash=hashlib.sha256(uuid.uuid4().bytes).digest(),
         session_id=session_id,
-        expires_at=NOW + expires_in,
-        rotated_at=NOW - 2 * DAY if rotated else None,
+        expires_at=now + expires_in,
+        rotated_at=now - 2 * DAY if rotated else None,
     )
 
 
-def idempotency_key(user_id: uuid.UUID, *, age: timedelta) -> IdempotencyKey:
+def idempotency_key(user_id: uuid.UUID, *, now: datetime, age: timedelta) -> IdempotencyKey:
     return IdempotencyKey(
         user_id=user_id,
         key=str(uuid.uuid4()),
@@ -58,35 +67,36 @@ def idempotency_key(user_id: uuid.UUID, *, age: timedelta) -> IdempotencyKey:
         status_code=201,
         response_body="{}",
         response_headers={},
-        created_at=NOW - age,
+        created_at=now - age,
     )
 
 
 def test_purge_deletes_only_finished_rows(session: Session) -> None:
+    now = database_now(session)
     user, other = new_user(session), new_user(session)
     ended, live = AuthSession(user_id=user.id), AuthSession(user_id=user.id)
     session.add_all([ended, live])
     session.flush()
     # ended: its current token expired; live: a rotated token expired, the current one lives
-    ended_old = token(ended.id, expires_in=-3 * DAY, rotated=True)
-    ended_current = token(ended.id, expires_in=-DAY, rotated=False)
-    live_rotated_expired = token(live.id, expires_in=-DAY, rotated=True)
-    live_rotated = token(live.id, expires_in=DAY, rotated=True)  # kept: reuse detection
-    live_current = token(live.id, expires_in=2 * DAY, rotated=False)
+    ended_old = token(ended.id, now=now, expires_in=-3 * DAY, rotated=True)
+    ended_current = token(ended.id, now=now, expires_in=-DAY, rotated=False)
+    live_rotated_expired = token(live.id, now=now, expires_in=-DAY, rotated=True)
+    live_rotated = token(live.id, now=now, expires_in=DAY, rotated=True)  # kept: reuse detection
+    live_current = token(live.id, now=now, expires_in=2 * DAY, rotated=False)
     old_window = LoginThrottle(
         kind="email",
         subject=accounts.email_subject(f"{uuid.uuid4()}@example.com"),
         failures=3,
-        window_started_at=NOW - timedelta(minutes=16),
+        window_started_at=now - timedelta(minutes=16),
     )
     current_window = LoginThrottle(
         kind="client",
         subject=accounts.client_subject(str(uuid.uuid4())),
         failures=3,
-        window_started_at=NOW - timedelta(minutes=14),
+        window_started_at=now - timedelta(minutes=14),
     )
-    old_key = idempotency_key(user.id, age=timedelta(hours=25))
-    live_key = idempotency_key(user.id, age=timedelta(hours=23))
+    old_key = idempotency_key(user.id, now=now, age=timedelta(hours=25))
+    live_key = idempotency_key(user.id, now=now, age=timedelta(hours=23))
     todo = Todo(user_id=user.id, title="x")
     device = Device(user_id=user.id, token=str(uuid.uuid4()), platform=DevicePlatform.android)
     tokens = [ended_old, ended_current, live_rotated_expired, live_rotated, live_current]
@@ -94,16 +104,16 @@ def test_purge_deletes_only_finished_rows(session: Session) -> None:
     session.flush()
     event = {"recipient_id": user.id, "actor_id": other.id, "resource_type": "todo"}
     processed_long_ago = ShareEvent(
-        **event, resource_id=todo.id, processed_at=NOW - RETENTION - DAY
+        **event, resource_id=todo.id, processed_at=now - RETENTION - DAY
     )
-    processed_lately = ShareEvent(**event, resource_id=todo.id, processed_at=NOW - DAY)
-    pending = ShareEvent(**event, resource_id=todo.id, created_at=NOW - RETENTION - DAY)
+    processed_lately = ShareEvent(**event, resource_id=todo.id, processed_at=now - DAY)
+    pending = ShareEvent(**event, resource_id=todo.id, created_at=now - RETENTION - DAY)
     push = {"user_id": user.id, "device_id": device.id, "kind": "reminder", "title": "t"}
-    untouched = PushDelivery(**push, body="b", data={}, updated_at=NOW - RETENTION - DAY)
-    recent = PushDelivery(**push, body="b", data={}, updated_at=NOW - DAY)
+    untouched = PushDelivery(**push, body="b", data={}, updated_at=now - RETENTION - DAY)
+    recent = PushDelivery(**push, body="b", data={}, updated_at=now - DAY)
     receipt_age = REMINDER_WINDOW + RETENTION
-    old_receipt = TodoReminder(todo_id=todo.id, remind_at=NOW - receipt_age - DAY)
-    new_receipt = TodoReminder(todo_id=todo.id, remind_at=NOW - receipt_age + DAY)
+    old_receipt = TodoReminder(todo_id=todo.id, remind_at=now - receipt_age - DAY)
+    new_receipt = TodoReminder(todo_id=todo.id, remind_at=now - receipt_age + DAY)
     gone = [ended, ended_old, ended_current, live_rotated_expired, old_window, old_key]
     gone += [processed_long_ago, untouched, old_receipt]
     kept = [live, live_rotated, live_current, current_window, live_key]
@@ -125,8 +135,10 @@ def test_purge_deletes_only_finished_rows(session: Session) -> None:
 
 
 def test_one_run_deletes_at_most_limit_rows_of_a_kind(session: Session) -> None:
+    now = database_now(session)
     user = new_user(session)
-    session.add_all([idempotency_key(user.id, age=timedelta(hours=h)) for h in (25, 26, 27)])
+    ages = [timedelta(hours=h) for h in (25, 26, 27)]
+    session.add_all([idempotency_key(user.id, now=now, age=age) for age in ages])
     session.flush()
     expired = (
         select(func.count())
