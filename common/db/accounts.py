@@ -28,6 +28,14 @@ of `"email:" + email.lower()` or `"client:" + address`.
   one office do not queue behind each other; the price is that a burst of concurrent
   attempts can pass the limit by the number in flight.
 
+Registration throttle
+---------------------
+A registration refused because the email is taken (409) tells its sender that the email has
+an account. Such refusals count per client address (`kind = 'register'`, same windows) and
+an address with `REGISTRATION_REFUSAL_LIMIT` of them gets 429 for any registration until its
+window ends: read before the password is hashed (`registration_refusals`), so a throttled
+address costs no argon2 work, and counted after the refusal (`record_registration_refusal`).
+
 Finished rows (ended sessions, expired tokens, passed windows) are `expired_rows`, which every
 dispatch purges (common.db.housekeeping).
 """
@@ -82,6 +90,7 @@ from common.db.models import (
 THROTTLE_WINDOW: Final = timedelta(minutes=15)
 EMAIL_FAILURE_LIMIT: Final = 5  # failed password checks per email and window
 CLIENT_FAILURE_LIMIT: Final = 100  # failed logins per client address and window
+REGISTRATION_REFUSAL_LIMIT: Final = 5  # registrations refused (409) per address and window
 REFRESH_TOKEN_TTL: Final = timedelta(days=30)
 
 _WINDOW = literal(THROTTLE_WINDOW, Interval())
@@ -99,6 +108,11 @@ def email_subject(email: str) -> bytes:
 def client_subject(address: str) -> bytes:
     """The throttle key of a client address (see common.auth.client_ip)."""
     return hashlib.sha256(b"client:" + address.encode("utf-8")).digest()
+
+
+def registration_subject(address: str) -> bytes:
+    """The registration throttle key of a client address."""
+    return hashlib.sha256(b"register:" + address.encode("utf-8")).digest()
 
 
 @dataclass(frozen=True)
@@ -292,6 +306,23 @@ def count_login_attempt(*, session: Session, email: str, client: str | None) -> 
 def record_client_failure(*, session: Session, client: str) -> None:
     """One more refused login from the client address `client`."""
     session.execute(_upsert_failure("client", client_subject(client)))
+
+
+def registration_refusals(*, session: Session, client: str) -> Throttle | None:
+    """The address's refused registrations in the current window; None when it has none."""
+    t = LoginThrottle
+    stmt = select(t.failures, _retry_after(t.window_started_at)).where(
+        t.kind == "register",
+        t.subject == registration_subject(client),
+        t.window_started_at > func.now() - _WINDOW,
+    )
+    row = session.execute(stmt).one_or_none()
+    return Throttle(row[0], row[1]) if row is not None else None
+
+
+def record_registration_refusal(*, session: Session, client: str) -> None:
+    """One more registration refused (email taken) for the client address `client`."""
+    session.execute(_upsert_failure("register", registration_subject(client)))
 
 
 @functools.cache

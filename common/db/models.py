@@ -540,7 +540,8 @@ class RefreshToken(Base):
 
 
 class LoginThrottle(Base):
-    """Failed password checks in the current fixed window, per email or per client address.
+    """Failed password checks in the current fixed window, per email or per client address
+    (`email`, `client`), and refused registrations per client address (`register`).
 
     `subject` is the SHA-256 of the normalised email or address (see common.db.accounts), so
     the table never holds an email typed at the login form. A row whose window has passed
@@ -549,7 +550,7 @@ class LoginThrottle(Base):
 
     __tablename__ = "login_throttles"
     __table_args__ = (
-        CheckConstraint("kind IN ('email', 'client')", name="kind"),
+        CheckConstraint("kind IN ('email', 'client', 'register')", name="kind"),
         CheckConstraint("failures >= 0", name="failures_non_negative"),
         # serves the purge of finished windows (common.db.accounts.expired_rows)
         Index("ix_login_throttles_window_started_at", "window_started_at"),

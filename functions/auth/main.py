@@ -3,6 +3,10 @@
 Decisions where the contract is silent:
 - Token responses carry `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
   `refresh` and `password` answer `{"tokens": {...}}`, the same envelope as `register`/`login`.
+- A registration refused because the email is taken (`409`) counts against the client
+  address (common.db.accounts): after 5 in 15 minutes, every registration from it is `429`
+  until the window ends, before any password is hashed. This bounds how fast one address can
+  find out which emails have accounts; the `409` itself stays, as the contract says.
 - A failed login is `401` with `WWW-Authenticate: Bearer` (no `error`: no token was involved),
   the same problem for an unknown email and a wrong password. Every login attempt on an email
   counts until one succeeds (common.db.accounts): the 6th within 15 minutes is `429`, and so is
@@ -79,10 +83,22 @@ def _bad_refresh_token() -> errors.Unauthorized:
 
 
 @api.route(
-    "POST", "/register", public=True, body=RegisterIn, response=AuthOut, status=201, errors=(409,)
+    "POST",
+    "/register",
+    public=True,
+    body=RegisterIn,
+    response=AuthOut,
+    status=201,
+    errors=(409, 429),
 )
-def register(ctx: Ctx, body: RegisterIn) -> Reply:
+def register(ctx: Ctx, body: RegisterIn) -> Reply | flask.Response:
     """Create an account and sign it in."""
+    client = client_address(ctx.request)
+    if client is not None:
+        refused = accounts.registration_refusals(session=ctx.session, client=client)
+        if refused is not None and refused.failures >= accounts.REGISTRATION_REFUSAL_LIMIT:
+            message = "Too many registrations were refused from this address; try again later."
+            return refusal(ctx, errors.TooManyRequests(refused.retry_after, message))
     refresh_token = new_refresh_token()
     user = accounts.create_account(
         session=ctx.session,
@@ -95,7 +111,9 @@ def register(ctx: Ctx, body: RegisterIn) -> Reply:
         refresh_hash=hash_refresh_token(refresh_token),
     )
     if user is None:
-        raise errors.Conflict("An account with this email already exists.")
+        if client is not None:
+            accounts.record_registration_refusal(session=ctx.session, client=client)
+        return refusal(ctx, errors.Conflict("An account with this email already exists."))
     out = AuthOut(user=UserOut.model_validate(user), tokens=_pair(user.id, refresh_token))
     return Reply(out, status=201, headers={**NO_STORE, "Location": "/v1/users/me"})
 

@@ -28,7 +28,7 @@ from werkzeug.test import Client
 
 from common.auth import passwords
 from common.config import get_settings
-from common.db.accounts import client_subject, email_subject
+from common.db.accounts import client_subject, email_subject, registration_subject
 from tests.factories import Account, register, strong_password, unique_email
 
 pytestmark = pytest.mark.api
@@ -43,6 +43,11 @@ def fresh_address() -> str:
 def via_edge(client_ip: str, *, spoofed: str = "198.51.100.7") -> dict[str, str]:
     """X-Forwarded-For as it reaches a function behind Cloudflare and the load balancer."""
     return {"X-Forwarded-For": f"{spoofed}, {client_ip}, 172.70.1.1, 34.120.0.1"}
+
+
+def register_as(client: Client, address: str, email: str | None = None) -> Any:
+    body = {"email": email or unique_email(), "password": strong_password(), "username": "x"}
+    return client.post("/v1/auth/register", json=body, headers=via_edge(address))
 
 
 def login(client: Client, email: str, password: str, **kwargs: Any) -> Any:
@@ -63,6 +68,18 @@ def throttle_failures(engine: Engine, kind: str, subject: bytes) -> int | None:
             text("SELECT failures FROM login_throttles WHERE kind = :k AND subject = :s"),
             {"k": kind, "s": subject},
         ).scalar()
+
+
+def end_window(engine: Engine, kind: str, subject: bytes) -> None:
+    """Move a throttle row's window 16 minutes back: it has ended."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE login_throttles SET window_started_at = now() - interval '16 minutes'"
+                " WHERE kind = :k AND subject = :s"
+            ),
+            {"k": kind, "s": subject},
+        )
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:
@@ -99,9 +116,10 @@ def test_register_creates_the_account_and_signs_it_in(client: Client, queries: A
             "timezone": "Europe/London",
             "locale": "en-gb",
         },
+        headers=via_edge(fresh_address()),
     )
     assert response.status_code == 201
-    assert queries() == 1
+    assert queries() == 2  # the address's refused registrations, then the account
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Location"] == "/v1/users/me"
     body = response.get_json()
@@ -149,16 +167,53 @@ def test_a_taken_email_is_409_ignoring_case(
     client: Client, engine: Engine, variant: Callable[[str], str]
 ) -> None:
     account = register(client)
-    response = client.post(
-        "/v1/auth/register",
-        json={"email": variant(account.email), "password": strong_password(), "username": "x"},
-    )
+    response = register_as(client, fresh_address(), variant(account.email))
     assert_problem(response, 409)
     with engine.connect() as conn:
         count = conn.execute(
             text("SELECT count(*) FROM users WHERE email = :e"), {"e": account.email}
         ).scalar()
     assert count == 1
+
+
+def test_refused_registrations_throttle_the_address(
+    client: Client, engine: Engine, queries: Any
+) -> None:
+    taken = register(client).email
+    address, other = fresh_address(), fresh_address()
+    for _ in range(5):
+        assert_problem(register_as(client, address, taken), 409)
+    assert queries() == 3  # the count read, the insert that found the email, the count
+    fresh = unique_email()
+    throttled = register_as(client, address, fresh)
+    problem = assert_problem(throttled, 429)
+    assert queries() == 1  # refused before any hashing or insert
+    assert 0 < int(throttled.headers["Retry-After"]) <= 15 * 60
+    assert "address" in problem["detail"]
+    assert_problem(register_as(client, address, taken), 429)  # no more answers about emails
+    with engine.connect() as conn:
+        count = conn.execute(
+            text("SELECT count(*) FROM users WHERE email = :e"), {"e": fresh}
+        ).scalar()
+    assert count == 0
+    assert register_as(client, other, fresh).status_code == 201  # another address is free
+
+
+def test_successful_registrations_do_not_count(client: Client) -> None:
+    address = fresh_address()
+    for _ in range(8):
+        assert register_as(client, address).status_code == 201
+
+
+def test_the_registration_throttle_ends_with_its_window(client: Client, engine: Engine) -> None:
+    taken = register(client).email
+    address = fresh_address()
+    for _ in range(5):
+        assert_problem(register_as(client, address, taken), 409)
+    assert_problem(register_as(client, address), 429)
+    end_window(engine, "register", registration_subject(address))
+    assert register_as(client, address).status_code == 201
+    assert_problem(register_as(client, address, taken), 409)  # a new window, counted from 1
 
 
 @pytest.mark.parametrize(
@@ -367,14 +422,7 @@ def test_a_finished_window_starts_over(client: Client, engine: Engine) -> None:
     account = register(client)
     for _ in range(6):
         login(client, account.email, "not-the-password")
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "UPDATE login_throttles SET window_started_at = now() - interval '16 minutes'"
-                " WHERE kind = 'email' AND subject = :s"
-            ),
-            {"s": email_subject(account.email)},
-        )
+    end_window(engine, "email", email_subject(account.email))
     assert login(client, account.email, account.password).status_code == 200
 
 
