@@ -159,8 +159,11 @@ def dispatch() -> DispatchTotals:
     """Send everything that is due, in bounded rounds; each message once across dispatches."""
     totals = DispatchTotals()
     deadline = time.monotonic() + ROUNDS_DEADLINE_S
-    with new_session() as session, session.begin():
-        housekeeping.purge(session)
+    try:
+        with new_session() as session, session.begin():
+            housekeeping.purge(session)
+    except Exception as exc:  # housekeeping must not hold up the pushes; the next run retries
+        log.warning("housekeeping failed: %s", type(exc).__name__)
     for _ in range(MAX_ROUNDS):
         with new_session() as session, session.begin():
             events = db.arm_share_events(session, limit=db.ARM_BATCH)

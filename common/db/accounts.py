@@ -86,6 +86,7 @@ from common.db.models import (
     User,
     auth_provider_enum,
 )
+from common.db.tables import skipping_locked
 
 THROTTLE_WINDOW: Final = timedelta(minutes=15)
 EMAIL_FAILURE_LIMIT: Final = 5  # failed password checks per email and window
@@ -577,24 +578,31 @@ def expired_rows(limit: int) -> list[Delete]:
     """
     ended = delete(AuthSession).where(
         AuthSession.id.in_(
-            select(RefreshToken.session_id)
-            .where(RefreshToken.expires_at <= func.now(), RefreshToken.rotated_at.is_(None))
-            .limit(limit)
+            skipping_locked(
+                select(RefreshToken.session_id).where(
+                    RefreshToken.expires_at <= func.now(), RefreshToken.rotated_at.is_(None)
+                ),
+                limit,
+            )
         )
     )
     rotated = delete(RefreshToken).where(
         RefreshToken.token_hash.in_(
-            select(RefreshToken.token_hash)
-            .where(RefreshToken.expires_at <= func.now(), RefreshToken.rotated_at.is_not(None))
-            .limit(limit)
+            skipping_locked(
+                select(RefreshToken.token_hash).where(
+                    RefreshToken.expires_at <= func.now(), RefreshToken.rotated_at.is_not(None)
+                ),
+                limit,
+            )
         )
     )
     t = LoginThrottle
     windows = delete(t).where(
         tuple_(t.kind, t.subject).in_(
-            select(t.kind, t.subject)
-            .where(t.window_started_at <= func.now() - _WINDOW)
-            .limit(limit)
+            skipping_locked(
+                select(t.kind, t.subject).where(t.window_started_at <= func.now() - _WINDOW),
+                limit,
+            )
         )
     )
     return [ended, rotated, windows]

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from common.db.models import IdempotencyKey
-from common.db.tables import table
+from common.db.tables import skipping_locked, table
 
 KEY_TTL = text("interval '24 hours'")
 _table = table(IdempotencyKey)
@@ -104,9 +104,10 @@ def expired_rows(limit: int) -> list[Delete]:
     return [
         delete(k).where(
             tuple_(k.c.user_id, k.c.key).in_(
-                select(k.c.user_id, k.c.key)
-                .where(k.c.created_at <= func.now() - KEY_TTL)
-                .limit(limit)
+                skipping_locked(
+                    select(k.c.user_id, k.c.key).where(k.c.created_at <= func.now() - KEY_TTL),
+                    limit,
+                )
             )
         )
     ]

@@ -94,7 +94,7 @@ from common.db.models import (
     User,
     delivery_state_enum,
 )
-from common.db.tables import table
+from common.db.tables import skipping_locked, table
 
 devices = table(Device)
 share_events = table(ShareEvent)
@@ -428,17 +428,24 @@ def finished_rows(limit: int) -> list[Delete]:
     """Bounded deletes of what dispatch no longer needs (for common.db.housekeeping)."""
     e, d, r = share_events, deliveries, reminders
     old_events = delete(e).where(
-        e.c.id.in_(select(e.c.id).where(e.c.processed_at < func.now() - RETENTION).limit(limit))
+        e.c.id.in_(
+            skipping_locked(select(e.c.id).where(e.c.processed_at < func.now() - RETENTION), limit)
+        )
     )
     old_deliveries = delete(d).where(
-        d.c.id.in_(select(d.c.id).where(d.c.updated_at < func.now() - RETENTION).limit(limit))
+        d.c.id.in_(
+            skipping_locked(select(d.c.id).where(d.c.updated_at < func.now() - RETENTION), limit)
+        )
     )
     # A receipt older than the window can never match a due todo again.
     old_receipts = delete(r).where(
         tuple_(r.c.todo_id, r.c.remind_at).in_(
-            select(r.c.todo_id, r.c.remind_at)
-            .where(r.c.remind_at < func.now() - REMINDER_WINDOW - RETENTION)
-            .limit(limit)
+            skipping_locked(
+                select(r.c.todo_id, r.c.remind_at).where(
+                    r.c.remind_at < func.now() - REMINDER_WINDOW - RETENTION
+                ),
+                limit,
+            )
         )
     )
     return [old_events, old_deliveries, old_receipts]

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from common.db import accounts, housekeeping
@@ -153,3 +153,39 @@ def test_one_run_deletes_at_most_limit_rows_of_a_kind(session: Session) -> None:
     assert session.scalar(expired) == before - 2
     housekeeping.purge(session, limit=2)
     assert session.scalar(expired) == max(before - 4, 0)
+
+
+def test_a_purge_skips_rows_another_transaction_holds(engine: Engine) -> None:
+    """A locked expired row is left for a later run; the purge neither waits nor fails (the
+    purge's transaction would hit its 500 ms lock_timeout if it waited)."""
+    keys = [f"hk-locked-{uuid.uuid4()}", f"hk-free-{uuid.uuid4()}"]
+    with engine.begin() as conn:
+        user_id = conn.execute(
+            text("INSERT INTO users (username, email) VALUES ('hk', :e) RETURNING id"),
+            {"e": f"hk-{uuid.uuid4()}@example.com"},
+        ).scalar_one()
+        for key in keys:
+            conn.execute(
+                text(
+                    "INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code,"
+                    " response_body, response_headers, created_at)"
+                    " VALUES (:u, :k, '\\x00', 201, '{}', '{}', now() - interval '25 hours')"
+                ),
+                {"u": user_id, "k": key},
+            )
+    remaining = text("SELECT key FROM idempotency_keys WHERE user_id = :u ORDER BY key")
+    try:
+        with engine.connect() as holder, engine.connect() as purger:
+            holder.begin()
+            holder.execute(
+                text("SELECT 1 FROM idempotency_keys WHERE key = :k FOR UPDATE"), {"k": keys[0]}
+            )
+            with purger.begin():
+                purger.execute(text("SET LOCAL lock_timeout = '500ms'"))
+                housekeeping.purge(Session(bind=purger))
+            holder.rollback()
+        with engine.connect() as conn:
+            assert list(conn.execute(remaining, {"u": user_id}).scalars()) == [keys[0]]
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM users WHERE id = :u"), {"u": user_id})
