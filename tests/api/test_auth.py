@@ -29,6 +29,7 @@ from werkzeug.test import Client
 from common.auth import passwords
 from common.config import get_settings
 from common.db.accounts import client_subject, email_subject, registration_subject
+from tests.api.helpers import assert_problem, error_fields
 from tests.factories import Account, register, strong_password, unique_email
 
 pytestmark = pytest.mark.api
@@ -80,18 +81,6 @@ def end_window(engine: Engine, kind: str, subject: bytes) -> None:
             ),
             {"k": kind, "s": subject},
         )
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body: dict[str, Any] = response.get_json()
-    assert body["status"] == status
-    return body
-
-
-def field_errors(response: Any) -> set[str]:
-    return {e["field"] for e in assert_problem(response, 422)["errors"]}
 
 
 def assert_token_pair(tokens: dict[str, Any]) -> None:
@@ -242,12 +231,12 @@ def test_the_registration_throttle_ends_with_its_window(client: Client, engine: 
 )
 def test_invalid_registrations_are_422(client: Client, changes: dict[str, Any], field: str) -> None:
     body = {"email": unique_email(), "password": strong_password(), "username": "x", **changes}
-    assert field_errors(client.post("/v1/auth/register", json=body)) == {field}
+    assert error_fields(client.post("/v1/auth/register", json=body)) == {field}
 
 
 def test_every_invalid_field_is_reported(client: Client) -> None:
     response = client.post("/v1/auth/register", json={"email": "nope", "password": "123"})
-    assert field_errors(response) == {"email", "password", "username"}
+    assert error_fields(response) == {"email", "password", "username"}
 
 
 def test_the_error_messages_echo_no_input(client: Client) -> None:
@@ -368,14 +357,14 @@ def test_an_outdated_hash_is_rehashed_at_login(client: Client, engine: Engine) -
 
 
 def test_login_body_is_validated(client: Client) -> None:
-    assert field_errors(client.post("/v1/auth/login", json={"email": "x"})) == {
+    assert error_fields(client.post("/v1/auth/login", json={"email": "x"})) == {
         "email",
         "password",
     }
     response = client.post(
         "/v1/auth/login", json={"email": unique_email(), "password": "x", "remember": True}
     )
-    assert field_errors(response) == {"remember"}
+    assert error_fields(response) == {"remember"}
 
 
 # --- throttling ------------------------------------------------------------------------------
@@ -654,7 +643,7 @@ def test_logout_twice_is_204(client: Client) -> None:
 
 
 def test_logout_needs_a_body(client: Client) -> None:
-    assert field_errors(client.post("/v1/auth/logout", json={})) == {"refresh_token"}
+    assert error_fields(client.post("/v1/auth/logout", json={})) == {"refresh_token"}
 
 
 def test_logout_all_ends_every_session(client: Client, queries: Any) -> None:
@@ -745,7 +734,7 @@ def test_password_change_is_validated(
 ) -> None:
     account = register(client)
     response = client.post("/v1/auth/password", json=body, headers=account.headers)
-    assert field_errors(response) == fields
+    assert error_fields(response) == fields
 
 
 def test_password_change_needs_a_bearer_token(client: Client) -> None:

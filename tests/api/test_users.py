@@ -36,6 +36,7 @@ from common.db.models import (
     TodoTag,
     User,
 )
+from tests.api.helpers import assert_problem, error_fields
 from tests.factories import Account, register
 
 pytestmark = pytest.mark.api
@@ -51,18 +52,6 @@ USER_FIELDS = {
     "created_at",
     "updated_at",
 }
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body: dict[str, Any] = response.get_json()
-    assert body["status"] == status
-    return body
-
-
-def field_errors(response: Any) -> set[str]:
-    return {e["field"] for e in assert_problem(response, 422)["errors"]}
 
 
 def patch(client: Client, account: Account, body: Any, **headers: str) -> Any:
@@ -167,7 +156,7 @@ def test_invalid_patches_are_422_and_change_nothing(
     client: Client, body: dict[str, Any], fields: set[str]
 ) -> None:
     account = register(client)
-    assert field_errors(patch(client, account, body)) == fields
+    assert error_fields(patch(client, account, body)) == fields
     assert client.get("/v1/users/me", headers=account.headers).headers["ETag"] == '"1"'
 
 
@@ -216,7 +205,7 @@ def test_wrong_passwords_on_delete_are_throttled(client: Client) -> None:
 def test_delete_needs_the_password_field(client: Client) -> None:
     account = register(client)
     response = client.delete("/v1/users/me", json={}, headers=account.headers)
-    assert field_errors(response) == {"password"}
+    assert error_fields(response) == {"password"}
     response = client.delete("/v1/users/me", headers=account.headers)
     assert_problem(response, 415)
 
