@@ -68,7 +68,6 @@ from sqlalchemy import (
     literal,
     select,
     true,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import UUID
@@ -86,7 +85,7 @@ from common.db.models import (
     User,
     auth_provider_enum,
 )
-from common.db.tables import skipping_locked
+from common.db.tables import bounded_delete
 
 THROTTLE_WINDOW: Final = timedelta(minutes=15)
 EMAIL_FAILURE_LIMIT: Final = 5  # failed password checks per email and window
@@ -334,10 +333,7 @@ def _new_login_session(with_rehash: bool) -> Select[Any]:
         user_id=bindparam("new_session_user", type_=UUID(as_uuid=True)),
         refresh_hash=bindparam("new_token_hash", type_=LargeBinary),
     )
-    reset = delete(LoginThrottle).where(
-        LoginThrottle.kind == "email",
-        LoginThrottle.subject == bindparam("throttle_subject", type_=LargeBinary),
-    )
+    reset = _reset_email_throttle(bindparam("throttle_subject", type_=LargeBinary))
     stmt = select(func.count()).select_from(token).add_cte(reset.cte("reset"))
     if with_rehash:
         store = (
@@ -372,9 +368,10 @@ def start_session(
     session.execute(_new_login_session(rehash is not None), params)
 
 
-def _reset_email_throttle(email: str) -> Delete:
+def _reset_email_throttle(subject: bytes | BindParameter[bytes]) -> Delete:
+    """Delete an email's throttle row (`subject`: its `email_subject`, or a parameter)."""
     return delete(LoginThrottle).where(
-        LoginThrottle.kind == "email", LoginThrottle.subject == email_subject(email)
+        LoginThrottle.kind == "email", LoginThrottle.subject == subject
     )
 
 
@@ -446,7 +443,7 @@ def change_password(
         select(func.count()).select_from(token).add_cte(store.cte("store"), end_all.cte("end_all"))
     )
     if email is not None:
-        stmt = stmt.add_cte(_reset_email_throttle(email).cte("reset"))
+        stmt = stmt.add_cte(_reset_email_throttle(email_subject(email)).cte("reset"))
     session.execute(stmt)
 
 
@@ -560,7 +557,7 @@ def delete_user(*, session: Session, user_id: uuid.UUID, email: str | None) -> N
     """Erase the user: every row it owns and every share to it go with it (cascades)."""
     stmt = delete(User).where(User.id == user_id)
     if email is not None:
-        stmt = stmt.add_cte(_reset_email_throttle(email).cte("reset"))
+        stmt = stmt.add_cte(_reset_email_throttle(email_subject(email)).cte("reset"))
     session.execute(stmt)
 
 
@@ -576,33 +573,20 @@ def expired_rows(limit: int) -> list[Delete]:
       not, so they no longer serve reuse detection;
     - throttle rows whose window has passed (they count as empty).
     """
-    ended = delete(AuthSession).where(
-        AuthSession.id.in_(
-            skipping_locked(
-                select(RefreshToken.session_id).where(
-                    RefreshToken.expires_at <= func.now(), RefreshToken.rotated_at.is_(None)
-                ),
-                limit,
-            )
-        )
-    )
-    rotated = delete(RefreshToken).where(
-        RefreshToken.token_hash.in_(
-            skipping_locked(
-                select(RefreshToken.token_hash).where(
-                    RefreshToken.expires_at <= func.now(), RefreshToken.rotated_at.is_not(None)
-                ),
-                limit,
-            )
-        )
-    )
-    t = LoginThrottle
-    windows = delete(t).where(
-        tuple_(t.kind, t.subject).in_(
-            skipping_locked(
-                select(t.kind, t.subject).where(t.window_started_at <= func.now() - _WINDOW),
-                limit,
-            )
-        )
-    )
-    return [ended, rotated, windows]
+    t, expired = RefreshToken, RefreshToken.expires_at <= func.now()
+    return [
+        bounded_delete(
+            AuthSession,
+            [AuthSession.id],
+            and_(expired, t.rotated_at.is_(None)),
+            limit,
+            via=[t.session_id],
+        ),
+        bounded_delete(t, [t.token_hash], and_(expired, t.rotated_at.is_not(None)), limit),
+        bounded_delete(
+            LoginThrottle,
+            [LoginThrottle.kind, LoginThrottle.subject],
+            LoginThrottle.window_started_at <= func.now() - _WINDOW,
+            limit,
+        ),
+    ]

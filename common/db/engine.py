@@ -186,7 +186,8 @@ def _pipeline_statements() -> None:
     6 ms; at the 10 ms the service-level rule allows for, 60 ms (docs/benchmarks.md).
     The parameters are converted before anything is written, so a value pg8000 cannot send
     leaves nothing half-written on the socket. Another pg8000 release, or another layout,
-    runs unpatched (slower, never wrong); tests/unit/test_engine.py says when that happens.
+    runs unpatched (slower, never wrong); tests/integration/test_driver.py says when that
+    happens.
     """
     import pg8000
     import pg8000.core as core

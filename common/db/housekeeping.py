@@ -11,9 +11,9 @@ common.push), so no other schedule is needed. Each module says what of its own i
 
 Each delete takes at most `PURGE_BATCH` rows, through an index on its time column, so one
 run stays short however much has piled up; a backlog drains over the following minutes.
-Rows another transaction has locked are skipped (`common.db.tables.skipping_locked`), so a
-purge never waits for a lock, and a purge that fails anyway is logged and does not stop the
-dispatch around it (common.push).
+Every delete has one form, `common.db.tables.bounded_delete`: rows another transaction has
+locked are skipped, so a purge never waits for a lock; a purge that fails anyway is logged
+and does not stop the dispatch around it (common.push).
 """
 
 from __future__ import annotations

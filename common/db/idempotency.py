@@ -19,12 +19,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Delete, delete, func, literal, select, text, tuple_
+from sqlalchemy import Delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from common.db.models import IdempotencyKey
-from common.db.tables import skipping_locked, table
+from common.db.tables import bounded_delete, table
 
 KEY_TTL = text("interval '24 hours'")
 _table = table(IdempotencyKey)
@@ -101,13 +101,5 @@ def store(
 def expired_rows(limit: int) -> list[Delete]:
     """A bounded delete of keys past their 24 hours (for common.db.housekeeping)."""
     k = _table
-    return [
-        delete(k).where(
-            tuple_(k.c.user_id, k.c.key).in_(
-                skipping_locked(
-                    select(k.c.user_id, k.c.key).where(k.c.created_at <= func.now() - KEY_TTL),
-                    limit,
-                )
-            )
-        )
-    ]
+    expired = k.c.created_at <= func.now() - KEY_TTL
+    return [bounded_delete(k, [k.c.user_id, k.c.key], expired, limit)]

@@ -73,7 +73,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    tuple_,
     union,
     update,
     values,
@@ -94,7 +93,7 @@ from common.db.models import (
     User,
     delivery_state_enum,
 )
-from common.db.tables import skipping_locked, table
+from common.db.tables import bounded_delete, table
 
 devices = table(Device)
 share_events = table(ShareEvent)
@@ -427,25 +426,14 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> int:
 def finished_rows(limit: int) -> list[Delete]:
     """Bounded deletes of what dispatch no longer needs (for common.db.housekeeping)."""
     e, d, r = share_events, deliveries, reminders
-    old_events = delete(e).where(
-        e.c.id.in_(
-            skipping_locked(select(e.c.id).where(e.c.processed_at < func.now() - RETENTION), limit)
-        )
-    )
-    old_deliveries = delete(d).where(
-        d.c.id.in_(
-            skipping_locked(select(d.c.id).where(d.c.updated_at < func.now() - RETENTION), limit)
-        )
-    )
-    # A receipt older than the window can never match a due todo again.
-    old_receipts = delete(r).where(
-        tuple_(r.c.todo_id, r.c.remind_at).in_(
-            skipping_locked(
-                select(r.c.todo_id, r.c.remind_at).where(
-                    r.c.remind_at < func.now() - REMINDER_WINDOW - RETENTION
-                ),
-                limit,
-            )
-        )
-    )
-    return [old_events, old_deliveries, old_receipts]
+    return [
+        bounded_delete(e, [e.c.id], e.c.processed_at < func.now() - RETENTION, limit),
+        bounded_delete(d, [d.c.id], d.c.updated_at < func.now() - RETENTION, limit),
+        # A receipt older than the window can never match a due todo again.
+        bounded_delete(
+            r,
+            [r.c.todo_id, r.c.remind_at],
+            r.c.remind_at < func.now() - REMINDER_WINDOW - RETENTION,
+            limit,
+        ),
+    ]

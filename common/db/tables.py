@@ -1,11 +1,12 @@
 """Core `Table` objects of the ORM models, typed as tables (SQLAlchemy types them loosely),
-and `skipping_locked`, the candidate rows of a bounded housekeeping delete."""
+and `bounded_delete`, the form of every housekeeping delete."""
 
 from __future__ import annotations
 
-from typing import TypeVarTuple, cast
+from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import Select, Table
+from sqlalchemy import ColumnElement, Delete, Table, delete, select, tuple_
 
 from common.db import models
 
@@ -14,11 +15,17 @@ def table(model: type[models.Base]) -> Table:
     return cast(Table, model.__table__)
 
 
-Columns = TypeVarTuple("Columns")
-
-
-def skipping_locked(candidates: Select[*Columns], limit: int) -> Select[*Columns]:
-    """At most `limit` of `candidates`, locked, leaving out rows another transaction holds:
-    a purge (common.db.housekeeping) takes what is free now and never waits for a lock;
-    what it skipped goes on a later run."""
-    return candidates.limit(limit).with_for_update(skip_locked=True)
+def bounded_delete(
+    target: Any,
+    keys: Sequence[Any],
+    where: ColumnElement[bool],
+    limit: int,
+    *,
+    via: Sequence[Any] | None = None,
+) -> Delete:
+    """Delete from `target` at most `limit` of the rows `where` picks: their `keys` are
+    selected (or, from another table, the columns `via` that hold those keys) and locked
+    with SKIP LOCKED, so a purge (common.db.housekeeping) takes what is free now, never
+    waits for a lock, and leaves what it skipped to a later run."""
+    candidates = select(*(via or keys)).where(where).limit(limit)
+    return delete(target).where(tuple_(*keys).in_(candidates.with_for_update(skip_locked=True)))
