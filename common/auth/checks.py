@@ -34,6 +34,17 @@ def login_throttle(check: accounts.LoginCheck) -> errors.TooManyRequests | None:
     return errors.TooManyRequests(max(waits), "Too many failed sign-ins; try again later.")
 
 
+def registration_throttle(*, session: Session, client: str) -> errors.TooManyRequests | None:
+    """429 when the client address has had too many registrations refused (email taken)."""
+    refused = accounts.registration_refusals(session=session, client=client)
+    if refused is None or refused.failures < accounts.REGISTRATION_REFUSAL_LIMIT:
+        return None
+    return errors.TooManyRequests(
+        refused.retry_after,
+        "Too many registrations were refused from this address; try again later.",
+    )
+
+
 def confirm_password(
     *, session: Session, credentials: accounts.Credentials, password: str
 ) -> errors.ApiError | None:

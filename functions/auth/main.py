@@ -29,7 +29,7 @@ import flask
 import functions_framework
 
 from common import errors
-from common.auth.checks import confirm_password, login_throttle, refusal
+from common.auth.checks import confirm_password, login_throttle, refusal, registration_throttle
 from common.auth.client_ip import client_address
 from common.auth.passwords import hash_password, needs_rehash, verify_password
 from common.auth.tokens import (
@@ -95,10 +95,9 @@ def register(ctx: Ctx, body: RegisterIn) -> Reply | flask.Response:
     """Create an account and sign it in."""
     client = client_address(ctx.request)
     if client is not None:
-        refused = accounts.registration_refusals(session=ctx.session, client=client)
-        if refused is not None and refused.failures >= accounts.REGISTRATION_REFUSAL_LIMIT:
-            message = "Too many registrations were refused from this address; try again later."
-            return refusal(ctx, errors.TooManyRequests(refused.retry_after, message))
+        throttled = registration_throttle(session=ctx.session, client=client)
+        if throttled is not None:
+            return refusal(ctx, throttled)
     refresh_token = new_refresh_token()
     user = accounts.create_account(
         session=ctx.session,
