@@ -51,6 +51,21 @@ def normalize(url: str) -> URL:
     return parsed
 
 
+def pg8000_arguments(url: str) -> dict[str, Any]:
+    """The keyword arguments of `pg8000.dbapi.connect` / `pg8000.native.Connection` for a
+    postgres URL, a `unix_sock` query included."""
+    parsed = normalize(url)
+    sock = parsed.query.get("unix_sock")
+    return {
+        "user": parsed.username or "postgres",
+        "password": parsed.password,
+        "host": parsed.host or "localhost",
+        "port": parsed.port or 5432,
+        "database": parsed.database,
+        "unix_sock": sock if isinstance(sock, str) else None,
+    }
+
+
 def with_database(url: str, database: str) -> str:
     return normalize(url).set(database=database).render_as_string(hide_password=False)
 

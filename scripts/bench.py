@@ -472,21 +472,12 @@ def floor(
 
     import pg8000.dbapi
 
-    from devtools.database import normalize
-
-    parsed = normalize(url)
-    sock = parsed.query.get("unix_sock")
     from common.config import get_settings
     from common.db.engine import _startup_params
+    from devtools.database import pg8000_arguments
 
     con = pg8000.dbapi.connect(  # the session settings of the functions' connections
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        host=parsed.host or "localhost",
-        port=parsed.port or 5432,
-        database=parsed.database,
-        unix_sock=sock if isinstance(sock, str) else None,
-        startup_params=_startup_params(get_settings()),
+        **pg8000_arguments(url), startup_params=_startup_params(get_settings())
     )
     stock = getattr(type(con).execute_unnamed, "stock", None)  # set where it is patched
     if not pipelined and stock is not None:

@@ -11,31 +11,13 @@ A measurement for the issue's closing note, not a test: nothing here asserts a t
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 from argon2 import PasswordHasher
 
 from common.auth.passwords import ARGON2_PARAMETERS, verify_password
+from scripts.timing import measure_ms, report
 
 PASSWORD = "correct horse battery staple"
-
-
-def measure_ms(run: Callable[[], object], *, runs: int) -> list[float]:
-    run()  # warm-up: first-call allocations are not what a login pays
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - start) * 1000)
-    return sorted(samples)
-
-
-def report(label: str, samples: list[float]) -> None:
-    p50 = statistics.median(samples)
-    p90 = samples[min(len(samples) - 1, int(len(samples) * 0.9))]
-    print(f"{label:<40} p50 {p50:7.1f} ms   p90 {p90:7.1f} ms   max {samples[-1]:7.1f} ms")
 
 
 def main() -> None:

@@ -24,7 +24,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from devtools import database as db  # noqa: E402
 from devtools.latency_proxy import LatencyProxy  # noqa: E402
+from scripts.timing import measure_ms  # noqa: E402
 
 PASSWORD = "latency bench password 2026"
 TODO = {"title": "latency bench todo"}
@@ -91,13 +91,9 @@ def measure(mode: str, database_url: str, delay_ms: float, runs: int) -> dict[st
         }
         results = {}
         for name, run in routes.items():
-            run()  # warm: the route's statements compiled, a pooled connection
-            samples, start_trips = [], proxy.turns
-            for _ in range(runs):
-                start = time.perf_counter()
-                run()
-                samples.append((time.perf_counter() - start) * 1000)
-            trips = (proxy.turns - start_trips) / runs
+            start_trips = proxy.turns
+            samples = measure_ms(run, runs=runs)  # and a warm-up call: runs + 1 requests
+            trips = (proxy.turns - start_trips) / (runs + 1)
             results[name] = {"p50": statistics.median(samples), "trips": trips}
     return results
 

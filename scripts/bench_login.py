@@ -23,17 +23,15 @@ import argparse
 import json
 import os
 import secrets
-import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devtools import database as db  # noqa: E402
+from scripts.timing import measure_ms, report  # noqa: E402
 
 PASSWORD = "correct horse battery staple 42"
 IMPORT_PROBE = """
@@ -58,22 +56,6 @@ def environment(url: str) -> dict[str, str]:
         "JWT_SIGNING_KID": kid,
         "JWT_PUBLIC_KEYS": json.dumps({kid: public_pem}),
     }
-
-
-def measure_ms(run: Callable[[], object], *, runs: int) -> list[float]:
-    run()  # warm-up: first-call imports and allocations are not what a login pays
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - start) * 1000)
-    return sorted(samples)
-
-
-def report(label: str, samples: list[float]) -> None:
-    p50 = statistics.median(samples)
-    p90 = samples[min(len(samples) - 1, int(len(samples) * 0.9))]
-    print(f"{label:<44} p50 {p50:7.1f} ms   p90 {p90:7.1f} ms   max {samples[-1]:7.1f} ms")
 
 
 def bench_login(runs: int) -> None:

@@ -526,19 +526,9 @@ def connect(url: str) -> Any:
     """A pg8000 native connection (autocommit unless a transaction is begun) for `url`."""
     import pg8000.native
 
-    from devtools.database import normalize
+    from devtools.database import pg8000_arguments
 
-    parsed = normalize(url)
-    sock = parsed.query.get("unix_sock")
-    return pg8000.native.Connection(
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        host=parsed.host or "localhost",
-        port=parsed.port or 5432,
-        database=parsed.database,
-        unix_sock=sock if isinstance(sock, str) else None,
-        application_name="sealy-seed",
-    )
+    return pg8000.native.Connection(**pg8000_arguments(url), application_name="sealy-seed")
 
 
 @dataclass

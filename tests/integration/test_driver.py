@@ -98,15 +98,7 @@ def test_an_error_leaves_the_connection_usable(
 def test_copy_in_and_out(database_url: str) -> None:
     """COPY with a stream (scripts/seed.py loads this way) goes through the same method."""
     engine_module._pipeline_statements()
-    url = db.normalize(database_url)
-    con = pg8000.native.Connection(
-        user=url.username or "postgres",
-        password=url.password,
-        host=url.host or "localhost",
-        port=url.port or 5432,
-        database=url.database,
-        unix_sock=url.query.get("unix_sock"),
-    )
+    con = pg8000.native.Connection(**db.pg8000_arguments(database_url))
     try:
         con.run("CREATE TEMP TABLE c (a integer, b text)")
         con.run("COPY c FROM STDIN", stream=io.BytesIO(b"1\tx\n2\ty\n"))
