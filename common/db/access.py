@@ -40,7 +40,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 
 from common import errors
 from common.db import models
-from common.db.tables import table
+from common.db.tables import if_match, table
 
 OWNER, WRITE, READ = "owner", "write", "read"
 # A caller or item id: a value, or a bound parameter of a statement built once and reused.
@@ -219,12 +219,13 @@ def guarded_update(
     holding one ETag exactly one succeeds. Returns (id, version) when it applied."""
     t = spec.table
     tgt = target(spec, me, item_id)
-    conditions = [t.c.id == tgt.c.id, tgt.c.access.in_(list(allowed))]
-    if versions is not None:
-        conditions.append(t.c.version.in_(sorted(versions)))
     return (
         update(t)
-        .where(*conditions)
+        .where(
+            t.c.id == tgt.c.id,
+            tgt.c.access.in_(list(allowed)),
+            *if_match(t.c.version, versions),
+        )
         .values(**values, version=t.c.version + 1, updated_at=func.now())
         .returning(t.c.id, t.c.version)
     )

@@ -85,7 +85,7 @@ from common.db.models import (
     User,
     auth_provider_enum,
 )
-from common.db.tables import bounded_delete
+from common.db.tables import bounded_delete, if_match
 
 THROTTLE_WINDOW: Final = timedelta(minutes=15)
 EMAIL_FAILURE_LIMIT: Final = 5  # failed password checks per email and window
@@ -537,9 +537,7 @@ def update_user(
     """Apply `changes` and bump the version; with no changes, the user as it is (same
     version). None when the user is gone or, with `versions` (If-Match), its version is not
     one of them."""
-    matches = User.id == user_id
-    if versions is not None:
-        matches = and_(matches, User.version.in_(versions))
+    matches = and_(User.id == user_id, *if_match(User.version, versions))
     if not changes:
         return session.scalars(select(User).where(matches)).one_or_none()
     stmt = (

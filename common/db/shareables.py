@@ -38,7 +38,7 @@ from common import errors
 from common.db import access
 from common.db.access import OWNER, Shareable
 from common.db.models import Tag
-from common.db.tables import table
+from common.db.tables import if_match, table
 from common.paging import ShareableListQuery, SortKey
 
 tags = table(Tag)
@@ -158,9 +158,12 @@ def soft_delete(
 ) -> None:
     """Soft-delete the caller's item (and, for todos, its whole subtree) in one statement."""
     t = spec.table
-    root = select(t.c.id).where(t.c.id == item_id, t.c.user_id == me, t.c.deleted_at.is_(None))
-    if versions is not None:
-        root = root.where(t.c.version.in_(sorted(versions)))
+    root = select(t.c.id).where(
+        t.c.id == item_id,
+        t.c.user_id == me,
+        t.c.deleted_at.is_(None),
+        *if_match(t.c.version, versions),
+    )
     doomed: Any = root
     if spec.recursive:
         subtree = root.cte("subtree", recursive=True)

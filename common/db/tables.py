@@ -1,5 +1,6 @@
 """Core `Table` objects of the ORM models, typed as tables (SQLAlchemy types them loosely),
-and `bounded_delete`, the form of every housekeeping delete."""
+and two statement pieces the data modules share: `if_match`, the If-Match condition of a
+guarded write, and `bounded_delete`, the form of every housekeeping delete."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from common.db import models
 
 def table(model: type[models.Base]) -> Table:
     return cast(Table, model.__table__)
+
+
+def if_match(version: Any, versions: frozenset[int] | None) -> list[ColumnElement[bool]]:
+    """The condition that a row's `version` is one an If-Match named (none without one)."""
+    return [] if versions is None else [version.in_(sorted(versions))]
 
 
 def bounded_delete(

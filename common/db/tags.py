@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from common import errors
 from common.db.models import ContactTag, MemoTag, Tag, TodoTag
-from common.db.tables import table
+from common.db.tables import if_match, table
 from common.paging import SortKey, both_ways
 
 tags = table(Tag)
@@ -74,12 +74,9 @@ def rename_tag(
     name: str,
     versions: frozenset[int] | None,
 ) -> RowMapping:
-    conditions = _mine(me, tag_id)
-    if versions is not None:
-        conditions.append(tags.c.version.in_(sorted(versions)))
     stmt = (
         update(tags)
-        .where(*conditions)
+        .where(*_mine(me, tag_id), *if_match(tags.c.version, versions))
         .values(name=name, version=tags.c.version + 1, updated_at=func.now())
         .returning(*_COLUMNS)
     )
@@ -94,12 +91,9 @@ def delete_tag(
     session: Session, *, me: uuid.UUID, tag_id: uuid.UUID, versions: frozenset[int] | None
 ) -> None:
     """Soft-delete the tag and detach it from every todo, memo and contact, in one statement."""
-    conditions = _mine(me, tag_id)
-    if versions is not None:
-        conditions.append(tags.c.version.in_(sorted(versions)))
     gone = (
         update(tags)
-        .where(*conditions)
+        .where(*_mine(me, tag_id), *if_match(tags.c.version, versions))
         .values(deleted_at=func.now(), version=tags.c.version + 1, updated_at=func.now())
         .returning(tags.c.id)
         .cte("gone")
