@@ -59,8 +59,10 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
+    CTE,
     Delete,
     Float,
+    Select,
     Text,
     and_,
     case,
@@ -195,6 +197,22 @@ def _text(value: str) -> Any:
     return cast(literal(value), Text)
 
 
+def _queue(session: Session, taken: CTE, messages: Select[Any]) -> int:
+    """Insert `messages` (user_id, device_id, kind, title, body, data) as deliveries, in the
+    statement whose CTE `taken` claimed their source rows; returns how many it claimed."""
+    queued = (
+        insert(deliveries)
+        .from_select(["user_id", "device_id", "kind", "title", "body", "data"], messages)
+        .returning(deliveries.c.id)
+        .cte("queued")
+    )
+    stmt = select(
+        select(func.count()).select_from(taken).scalar_subquery(),
+        select(func.count()).select_from(queued).scalar_subquery(),
+    )
+    return int(session.execute(stmt).one()[0])
+
+
 def arm_share_events(session: Session, *, limit: int) -> int:
     """Turn up to `limit` unprocessed share events into deliveries; returns the events taken."""
     e = share_events
@@ -215,40 +233,28 @@ def arm_share_events(session: Session, *, limit: int) -> int:
     )
     actor = users.alias("actor")
     name = func.coalesce(actor.c.display_name, actor.c.username)
-    queued = (
-        insert(deliveries)
-        .from_select(
-            ["user_id", "device_id", "kind", "title", "body", "data"],
-            select(
-                processed.c.recipient_id,
-                devices.c.id,
-                literal("share"),
-                literal("Shared with you"),
-                name + " shared a " + processed.c.resource_type + " with you",
-                func.jsonb_build_object(
-                    _text("type"),
-                    _text("share"),
-                    _text("resource_type"),
-                    processed.c.resource_type,
-                    _text("resource_id"),
-                    cast(processed.c.resource_id, Text),
-                    _text("actor_id"),
-                    cast(processed.c.actor_id, Text),
-                ),
-            ).select_from(
-                processed.join(devices, devices.c.user_id == processed.c.recipient_id).join(
-                    actor, actor.c.id == processed.c.actor_id
-                )
-            ),
+    messages = select(
+        processed.c.recipient_id,
+        devices.c.id,
+        literal("share"),
+        literal("Shared with you"),
+        name + " shared a " + processed.c.resource_type + " with you",
+        func.jsonb_build_object(
+            _text("type"),
+            _text("share"),
+            _text("resource_type"),
+            processed.c.resource_type,
+            _text("resource_id"),
+            cast(processed.c.resource_id, Text),
+            _text("actor_id"),
+            cast(processed.c.actor_id, Text),
+        ),
+    ).select_from(
+        processed.join(devices, devices.c.user_id == processed.c.recipient_id).join(
+            actor, actor.c.id == processed.c.actor_id
         )
-        .returning(deliveries.c.id)
-        .cte("queued")
     )
-    stmt = select(
-        select(func.count()).select_from(processed).scalar_subquery(),
-        select(func.count()).select_from(queued).scalar_subquery(),
-    )
-    return int(session.execute(stmt).one()[0])
+    return _queue(session, processed, messages)
 
 
 def arm_reminders(session: Session, *, limit: int) -> int:
@@ -297,38 +303,26 @@ def arm_reminders(session: Session, *, limit: int) -> int:
             or_(s.c.recursive, chain.c.node_id == chain.c.todo_id),
         ),
     ).cte("recipients")
-    queued = (
-        insert(deliveries)
-        .from_select(
-            ["user_id", "device_id", "kind", "title", "body", "data"],
-            select(
-                recipients.c.user_id,
-                devices.c.id,
-                literal("reminder"),
-                literal("Reminder"),
-                due.c.title,
-                func.jsonb_build_object(
-                    _text("type"),
-                    _text("reminder"),
-                    _text("resource_type"),
-                    _text("todo"),
-                    _text("resource_id"),
-                    cast(due.c.id, Text),
-                ),
-            ).select_from(
-                recipients.join(devices, devices.c.user_id == recipients.c.user_id).join(
-                    due, due.c.id == recipients.c.todo_id
-                )
-            ),
+    messages = select(
+        recipients.c.user_id,
+        devices.c.id,
+        literal("reminder"),
+        literal("Reminder"),
+        due.c.title,
+        func.jsonb_build_object(
+            _text("type"),
+            _text("reminder"),
+            _text("resource_type"),
+            _text("todo"),
+            _text("resource_id"),
+            cast(due.c.id, Text),
+        ),
+    ).select_from(
+        recipients.join(devices, devices.c.user_id == recipients.c.user_id).join(
+            due, due.c.id == recipients.c.todo_id
         )
-        .returning(deliveries.c.id)
-        .cte("queued")
     )
-    stmt = select(
-        select(func.count()).select_from(due).scalar_subquery(),
-        select(func.count()).select_from(queued).scalar_subquery(),
-    )
-    return int(session.execute(stmt).one()[0])
+    return _queue(session, due, messages)
 
 
 # --- dispatch: the queue ----------------------------------------------------------------
