@@ -21,7 +21,7 @@ import threading
 import time
 from types import TracebackType
 
-from devtools.database import normalize
+from devtools.database import normalize, pg8000_arguments
 
 
 class LatencyProxy:
@@ -29,9 +29,10 @@ class LatencyProxy:
         """A proxy to the server of `database_url` (TCP or `unix_sock`); `url` is the same
         database through the proxy."""
         target = normalize(database_url)
-        unix_sock = target.query.get("unix_sock")
-        self.upstream: str | tuple[str, int] = (
-            str(unix_sock) if unix_sock else (target.host or "127.0.0.1", target.port or 5432)
+        server = pg8000_arguments(database_url)
+        self.upstream: str | tuple[str, int] = server["unix_sock"] or (
+            server["host"],
+            server["port"],
         )
         self.delay_s = delay_ms / 1000
         self.turns = 0
