@@ -11,7 +11,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
 
 $(STAMP): pyproject.toml requirements/dev.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is required (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
@@ -37,9 +37,9 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 lock: install ## re-resolve requirements/*.txt from pyproject.toml
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -q -o requirements/runtime.txt
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -q --extra notifications -o requirements/runtime-notifications.txt
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -q --extra dev --extra notifications -o requirements/dev.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.12 -q -o requirements/runtime.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.12 -q --extra notifications -o requirements/runtime-notifications.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.12 -q --extra dev --extra notifications -o requirements/dev.txt
 
 migrate: install ## alembic upgrade head on DATABASE_URL
 	$(BIN)/alembic upgrade head
