@@ -28,7 +28,7 @@ from werkzeug.test import Client
 
 from common.auth import passwords
 from common.config import get_settings
-from common.db.accounts import client_subject, email_subject, registration_subject
+from common.db.throttles import client_subject, email_subject, registration_subject
 from tests.api.helpers import assert_problem, error_fields
 from tests.factories import Account, register, strong_password, unique_email
 

@@ -1,0 +1,54 @@
+"""A handler's result as a response: `Reply`, `etag`, and the conversion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import flask
+from pydantic import BaseModel
+
+
+@dataclass
+class Reply:
+    """A handler's answer when 200 with a body is not the whole story. `body` is a model, or
+    the response schema's fields (a mapping; other keys, such as a row's `version`, are left
+    out by the route's schema)."""
+
+    body: BaseModel | Mapping[Any, Any] | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def etag(version: int) -> dict[str, str]:
+    """The ETag header of a resource at `version`."""
+    return {"ETag": f'"{version}"'}
+
+
+def json_response(
+    body: BaseModel, status: int = 200, headers: dict[str, str] | None = None
+) -> flask.Response:
+    return flask.Response(
+        body.model_dump_json(), status=status, headers=headers, mimetype="application/json"
+    )
+
+
+def to_response(result: Any, *, schema: type[BaseModel] | None, status: int) -> flask.Response:
+    """The response of a handler's `result` on a route answering `status` with `schema`."""
+    if isinstance(result, flask.Response):
+        return result
+    if result is None:
+        return flask.Response(status=204)
+    if not isinstance(result, Reply):
+        result = Reply(result, status)
+    body = result.body
+    if body is None:
+        return flask.Response(status=result.status, headers=result.headers)
+    if isinstance(body, Mapping):
+        if schema is None:
+            raise TypeError("a mapping result needs the route's response schema")
+        body = schema.model_validate(dict(body), extra="ignore")
+    if not isinstance(body, BaseModel):
+        raise TypeError(f"handler returned {type(body).__name__}")
+    return json_response(body, result.status, result.headers)
