@@ -122,6 +122,8 @@ class User(Base):
     username: Mapped[str] = mapped_column(Text)
     display_name: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(CITEXT(), unique=True)
+    # True once the email is proven the user's (a mailed code, or a provider that verified it)
+    email_verified: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     is_system: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     timezone: Mapped[str | None] = mapped_column(Text)

@@ -44,6 +44,7 @@ pytestmark = pytest.mark.api
 USER_FIELDS = {
     "id",
     "email",
+    "email_verified",
     "username",
     "display_name",
     "timezone",
