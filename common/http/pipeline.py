@@ -23,7 +23,7 @@ from common.http import inputs
 from common.http.idempotency import once
 from common.http.inputs import Ctx
 from common.http.problems import as_api_error, install_flask_handlers, problem_response
-from common.http.responses import Reply, to_response
+from common.http.responses import Reply, to_response, without_reading_the_body
 from common.logging import LogContext, configure_logging, log_context
 from common.schemas import Health
 
@@ -174,6 +174,7 @@ class Api:
                     error = as_api_error(exc, attempts=MAX_ATTEMPTS)
                     response = problem_response(error, request_id)
             response.headers["X-Request-Id"] = request_id
+            without_reading_the_body(response)
             latency_ms = round((time.perf_counter() - started) * 1000, 2)
             log.log(
                 logging.ERROR if response.status_code >= 500 else logging.INFO,

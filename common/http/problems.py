@@ -18,6 +18,7 @@ from common import errors
 from common.db import is_retryable, is_unavailable
 from common.db.engine import sqlstate
 from common.http.inputs import request_id
+from common.http.responses import without_reading_the_body
 from common.schemas import FieldErrorOut, Problem
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,6 @@ def install_flask_handlers() -> None:
         rid = request_id(flask.request)
         response = problem_response(as_api_error(exc, attempts=1), rid)
         response.headers["X-Request-Id"] = rid  # every response carries it
-        return response
+        return without_reading_the_body(response)
 
     functions_framework.errorhandler(wz.HTTPException)(handle)

@@ -52,3 +52,21 @@ def to_response(result: Any, *, schema: type[BaseModel] | None, status: int) -> 
     if not isinstance(body, BaseModel):
         raise TypeError(f"handler returned {type(body).__name__}")
     return json_response(body, result.status, result.headers)
+
+
+def without_reading_the_body(response: flask.Response) -> flask.Response:
+    """The response, sent without reading what is left of the request body.
+
+    functions-framework reads the whole request body after every response (its after-request
+    hook `read_request`), unless the response is streamed. A request body is never worth
+    that: the pipeline reads at most 64 KiB of it, and only on a route that takes one, after
+    the caller is authenticated. So every response goes out as a one-piece stream with its
+    own Content-Length: a body that never ends, or 30 MB sent without a token, is answered at
+    once instead of being waited for and held in memory. The server then discards what is
+    left on the connection (gunicorn drains a bounded amount, then closes it)."""
+    if response.status_code in (204, 304) or response.is_streamed:
+        return response
+    data = response.get_data()
+    response.response = iter((data,))
+    response.headers["Content-Length"] = str(len(data))
+    return response
