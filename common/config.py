@@ -10,6 +10,7 @@ Every variable is listed in the README's configuration table.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -17,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_CURSOR_SECRET = "dev-cursor-secret-not-for-production"  # noqa: S105 (a marker, refused in prod)
 DEV_KEY_ID_PREFIX = "dev-"
+# An origin as a browser sends it: scheme, host, optional port; no path, no wildcard.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 _LOCAL_HOST_MARKERS = ("localhost", "127.0.0.1", "[::1]", "unix_sock=", "host=/")
 
 
@@ -72,8 +75,19 @@ class Settings(BaseSettings):
     dispatch_service_account: str | None = None
     firebase_project_id: str | None = None
 
+    # --- browsers ----------------------------------------------------------------
+    # Origins whose pages may call the API (CORS), comma-separated, each exactly as a browser
+    # sends it ("https://app.sealy.dev"); under ENV=dev|test localhost origins are added.
+    cors_origins: str = ""
+
+    @property
+    def cors_origin_set(self) -> frozenset[str]:
+        return frozenset(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
     @model_validator(mode="after")
     def _enforce_production_rules(self) -> Self:
+        if bad := [o for o in self.cors_origin_set if not _ORIGIN.fullmatch(o)]:
+            raise ValueError(f"CORS_ORIGINS holds what is not an origin: {', '.join(sorted(bad))}")
         if self.env != "prod":
             if self.database_url is None and self.cloud_sql_instance is None:
                 raise ValueError("set DATABASE_URL (or CLOUD_SQL_INSTANCE)")
@@ -87,6 +101,8 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL points at a local server")
         if self.cloud_sql_instance and not self.db_user:
             problems.append("DB_USER is required with CLOUD_SQL_INSTANCE")
+        if any(not o.startswith("https://") for o in self.cors_origin_set):
+            problems.append("CORS_ORIGINS must list https:// origins only")
         if self.cursor_secret.get_secret_value() == DEV_CURSOR_SECRET:
             problems.append("CURSOR_SECRET is the dev default")
         if len(self.cursor_secret.get_secret_value()) < 32:

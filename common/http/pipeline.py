@@ -19,7 +19,7 @@ from werkzeug.routing import Map, Rule
 from common import errors
 from common.config import get_settings
 from common.db import count_queries, get_engine, is_retryable, is_unavailable
-from common.http import inputs
+from common.http import cors, inputs
 from common.http.idempotency import once
 from common.http.inputs import Ctx
 from common.http.problems import as_api_error, install_flask_handlers, problem_response
@@ -168,11 +168,15 @@ class Api:
         try:
             with count_queries() as stats:
                 try:
-                    route, args = self._match(request)
-                    response = self._run(route, request, request_id, args, ctx_log)
+                    if cors.is_preflight(request):
+                        response = cors.preflight(request)
+                    else:
+                        route, args = self._match(request)
+                        response = self._run(route, request, request_id, args, ctx_log)
                 except Exception as exc:
                     error = as_api_error(exc, attempts=MAX_ATTEMPTS)
                     response = problem_response(error, request_id)
+            cors.mark(request, response)
             response.headers["X-Request-Id"] = request_id
             without_reading_the_body(response)
             latency_ms = round((time.perf_counter() - started) * 1000, 2)

@@ -82,3 +82,21 @@ def test_dev_and_test_need_a_database() -> None:
 def test_secrets_do_not_show_in_repr() -> None:
     settings = make(cursor_secret="s3cr3t-" * 6)
     assert "s3cr3t" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "origins",
+    ["*", "https://app.sealy.dev/", "app.sealy.dev", "https://*.sealy.dev", "https://a b"],
+)
+def test_cors_origins_must_be_origins(origins: str) -> None:
+    with pytest.raises(ValidationError, match="CORS_ORIGINS holds what is not an origin"):
+        make(cors_origins=origins)
+
+
+def test_production_cors_origins_are_https() -> None:
+    assert make(cors_origins="https://app.sealy.dev, https://x.sealy.dev").cors_origin_set == {
+        "https://app.sealy.dev",
+        "https://x.sealy.dev",
+    }
+    with pytest.raises(ValidationError, match="https:// origins only"):
+        make(cors_origins="http://app.sealy.dev")
