@@ -45,9 +45,12 @@ class Gateway:
         return response(environ, start_response)
 
     def merged_openapi(self) -> dict[str, Any]:
+        from common.openapi import INFO, SERVERS
+
         merged: dict[str, Any] = {
             "openapi": "3.1.0",
-            "info": {"title": "Sealy API", "version": "1"},
+            "info": INFO,
+            "servers": SERVERS,
             "paths": {},
             "components": {"schemas": {}, "securitySchemes": {}},
         }

@@ -255,8 +255,13 @@ def test_null_is_documented_exactly_where_it_is_accepted(
 
 
 def schema_of(merged: dict[str, Any], model: str, field: str) -> dict[str, Any]:
-    prop: dict[str, Any] = merged["components"]["schemas"][model]["properties"][field]
-    return next((o for o in prop.get("anyOf", []) if o != {"type": "null"}), prop)
+    """A field's schema without its `null` alternative, its `$ref` resolved."""
+    schemas = merged["components"]["schemas"]
+    prop: dict[str, Any] = schemas[model]["properties"][field]
+    prop = next((o for o in prop.get("anyOf", []) if o != {"type": "null"}), prop)
+    if "$ref" in prop:
+        prop = schemas[prop["$ref"].rsplit("/", 1)[1]]
+    return prop
 
 
 def accepts(model: type[BaseModel], field: str, value: str, base: dict[str, Any]) -> bool:
