@@ -14,6 +14,7 @@ schema (200), a `Reply` (another status, headers), or None (204).
 
 from __future__ import annotations
 
+import decimal
 import json
 import logging
 import random
@@ -392,6 +393,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _json_number(text: str) -> int | float:
+    """`74.0` and `7.4e1` are the integer 74, as JSON Schema's `integer` counts them."""
+    number = decimal.Decimal(text)
+    if number.adjusted() < 19 and number == number.to_integral_value():
+        return int(number)
+    return float(text)
+
+
 def read_json(request: flask.Request) -> Any:
     """The body as JSON: 413 over 64 KiB (chunked bodies included), 415, 400."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
@@ -407,22 +416,21 @@ def read_json(request: flask.Request) -> Any:
     if not data.strip():
         raise errors.BadRequest("The request body is empty; send a JSON object.")
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(
+            data.decode("utf-8"), parse_constant=_reject_constant, parse_float=_json_number
+        )
     except (ValueError, RecursionError):
         raise errors.BadRequest("The request body is not valid JSON.") from None
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def _validate(model: type[M], data: Any, *, prefix: str) -> M:
+def _validate[M: BaseModel](model: type[M], data: Any, *, prefix: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise errors.ValidationFailed(field_errors(exc, prefix=prefix)) from None
 
 
-def _validate_body(model: type[M], data: Any) -> M:
+def _validate_body[M: BaseModel](model: type[M], data: Any) -> M:
     """Bodies are validated strictly, as JSON: "5" is not an integer, "yes" not a boolean."""
     try:
         body = model.model_validate_json(json.dumps(data), strict=True)
@@ -461,10 +469,12 @@ def _to_response(route: Route, result: Any) -> flask.Response:
     if isinstance(result, flask.Response):
         return result
     if result is None:
-        return flask.Response(status=204)
+        result = Reply(status=204)
     if isinstance(result, Reply):
         if result.body is None:
-            return flask.Response(status=result.status, headers=result.headers)
+            response = flask.Response(status=result.status, headers=result.headers)
+            del response.headers["Content-Type"]  # no body, no media type (not text/html)
+            return response
         return json_response(result.body, result.status, result.headers)
     if isinstance(result, BaseModel):
         return json_response(result, route.status)
