@@ -265,18 +265,20 @@ _OWNER_TIMEZONE = (
 def next_schedule(row: RowMapping, *, now: datetime) -> dict[str, Any]:
     """What `complete` writes: the next occurrence, or done when the series has ended.
 
-    The deadline moves to the first occurrence after now, computed in the owner's time
-    zone; the reminder keeps its offset to the deadline (a reminder without a deadline
-    moves to the occurrence itself)."""
+    The deadline moves to the first occurrence after the later of now and the current
+    deadline (finishing a task early schedules the next one; the missed occurrences of an
+    overdue one are skipped), computed in the owner's time zone; the reminder keeps its
+    offset to the deadline (a reminder without a deadline moves to the occurrence itself)."""
     from common.recurrence import next_occurrence
 
     rec = Recurrence.from_row(dict(row))
     if rec is None:
         return {"done": True}
-    upcoming = next_occurrence(rec.to_rule(), after=now, tz=row["owner_timezone"] or "UTC")
+    deadline, remind_at = row["deadline"], row["remind_at"]
+    after = now if deadline is None else max(now, deadline)
+    upcoming = next_occurrence(rec.to_rule(), after=after, tz=row["owner_timezone"] or "UTC")
     if upcoming is None:
         return {"done": True}
-    deadline, remind_at = row["deadline"], row["remind_at"]
     if remind_at is not None:
         remind_at = upcoming - (deadline - remind_at) if deadline is not None else upcoming
     return {"deadline": upcoming, "remind_at": remind_at, "done": False}

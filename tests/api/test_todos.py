@@ -309,6 +309,25 @@ def test_completing_a_recurring_todo_moves_it_in_the_owners_time_zone(client: Cl
     assert moved["done"] is False
 
 
+def test_completing_a_recurring_todo_early_moves_it_past_its_deadline(
+    client: Client, me: Account
+) -> None:
+    """The next occurrence after the later of now and the deadline: finishing ahead of time
+    schedules the following one (it used to land on the deadline itself: no change)."""
+    start = (datetime.now(UTC) + timedelta(days=10)).replace(minute=0, second=0, microsecond=0)
+    todo = create(
+        client,
+        me,
+        deadline=start.isoformat(),
+        remind_at=(start - timedelta(minutes=15)).isoformat(),
+        recurrence={"type": "daily", "interval": 1, "start_at": start.isoformat()},
+    )
+    moved = client.post(f"/v1/todos/{todo['id']}/complete", headers=me.headers).get_json()
+    assert datetime.fromisoformat(moved["deadline"]) == start + timedelta(days=1)  # owner in UTC
+    assert datetime.fromisoformat(moved["remind_at"]) == start + timedelta(days=1, minutes=-15)
+    assert moved["done"] is False
+
+
 def test_a_recurring_todo_past_its_series_end_is_done(client: Client, me: Account) -> None:
     todo = create(
         client,
