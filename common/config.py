@@ -10,6 +10,7 @@ Every variable is listed in the README's configuration table.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -18,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_CURSOR_SECRET = "dev-cursor-secret-not-for-production"  # noqa: S105 (a marker, refused in prod)
 DEV_KEY_ID_PREFIX = "dev-"
 _LOCAL_HOST_MARKERS = ("localhost", "127.0.0.1", "[::1]", "unix_sock=", "host=/")
+_ROOT = Path(__file__).resolve().parent.parent  # the repository (dev and test only)
 
 
 class Settings(BaseSettings):
@@ -63,6 +65,8 @@ class Settings(BaseSettings):
     # PEM private key and its kid; only the auth function is given these.
     jwt_signing_key: SecretStr | None = None
     jwt_signing_kid: str | None = None
+    # ENV=dev only, when none of the three above is set: the dev key pair kept here.
+    jwt_dev_keys_dir: Path = _ROOT / ".sealy" / "jwt"
     # HMAC key for opaque list cursors.
     cursor_secret: SecretStr = SecretStr(DEV_CURSOR_SECRET)
     # Shared secret accepted by /v1/notifications/dispatch besides Google OIDC.
