@@ -268,7 +268,7 @@ def _query_params(route: Route) -> list[dict[str, Any]]:
 
 def _has_etag(route: Route) -> bool:
     """Single-resource responses carry `ETag: "<version>"`: those with a version, and the
-    user, whose version travels only as the ETag (api-v1 §4 lists no version field)."""
+    user, whose version travels only as the ETag (docs/api.md §4 lists no version field)."""
     if route.response is UserOut:
         return True
     version = route.response.model_fields.get("version") if route.response else None

@@ -1,4 +1,4 @@
-"""Recurrence engine for repeating todos (api-v1 §6): pure date arithmetic, no I/O.
+"""Recurrence engine for repeating todos (docs/api.md §6): pure date arithmetic, no I/O.
 
 A rule describes a series of occurrences; `next_occurrence` answers "when is the
 next one after this instant?", which is all that completing a recurring todo needs
@@ -104,7 +104,7 @@ _LIST_TYPES: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A recurrence rule as stored on a todo (api-v1 §6); see the module docstring.
+    """A recurrence rule as stored on a todo (docs/api.md §6); see the module docstring.
 
     Construction does not validate: call `validate_rule` on input from clients.
     """

@@ -1,4 +1,4 @@
-"""Requests and responses of the `auth` function (api-v1 §3).
+"""Requests and responses of the `auth` function (docs/api.md §3).
 
 - Emails are checked with `email-validator` (syntax only: no DNS lookup) and kept in its
   normalised form (domain lower-cased and IDNA-checked, Unicode NFC). The local part keeps its

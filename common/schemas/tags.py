@@ -1,4 +1,4 @@
-"""Tags (api-v1 §5)."""
+"""Tags (docs/api.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Todos (api-v1 §6)."""
+"""Todos (docs/api.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The signed-in user's profile (api-v1 §4) and the field types registration shares with it.
+"""The signed-in user's profile (docs/api.md §4) and the field types registration shares with it.
 
 - `timezone`: an IANA time zone name exactly as the tz database spells it (`Europe/Berlin`,
   `UTC`), checked against `zoneinfo.available_timezones()` (the `tzdata` package ships the

@@ -1,4 +1,4 @@
-"""The conventions every endpoint shares (api-v1 §1-2), through the functions' entry points."""
+"""The conventions every endpoint shares (docs/api.md §1-2), through the functions' entry points."""
 
 from __future__ import annotations
 

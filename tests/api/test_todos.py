@@ -1,4 +1,4 @@
-"""Todos (api-v1 §6): every endpoint and its error statuses, through the entry point."""
+"""Todos (docs/api.md §6): every endpoint and its error statuses, through the entry point."""
 
 from __future__ import annotations
 
