@@ -11,7 +11,6 @@ those of clients/typescript/package-lock.json (`make install` runs `npm ci`).
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,7 +56,3 @@ def run(command: list[str | Path], **kwargs: Any) -> subprocess.CompletedProcess
         check=False,
         **kwargs,
     )
-
-
-def load(path: Path) -> Any:
-    return json.loads(path.read_text())
