@@ -29,7 +29,7 @@ def _distinct(schema: JsonSchemaValue) -> None:
     schema["uniqueItems"] = True
 
 
-Distinct = JsonSchemaHook(_distinct)
+DISTINCT = JsonSchemaHook(_distinct)
 _LISTS = ("days_of_week", "days_of_month", "weeks_of_month", "months_of_year")
 
 
@@ -39,18 +39,18 @@ class Recurrence(Schema):
 
     type: RecurrenceType
     interval: int = Field(ge=1, le=1000)
-    days_of_week: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Distinct] | None = Field(
+    days_of_week: Annotated[list[Annotated[int, Field(ge=0, le=6)]], DISTINCT] | None = Field(
         default=None, min_length=1, max_length=7, description="0 = Sunday"
     )
     days_of_month: (
-        Annotated[list[Annotated[int, Field(ge=-1, le=31), JsonSchemaHook(_not_zero)]], Distinct]
+        Annotated[list[Annotated[int, Field(ge=-1, le=31), JsonSchemaHook(_not_zero)]], DISTINCT]
         | None
     ) = Field(default=None, min_length=1, max_length=32, description="1..31, -1 = last")
     weeks_of_month: (
-        Annotated[list[Annotated[int, Field(ge=-1, le=5), JsonSchemaHook(_not_zero)]], Distinct]
+        Annotated[list[Annotated[int, Field(ge=-1, le=5), JsonSchemaHook(_not_zero)]], DISTINCT]
         | None
     ) = Field(default=None, min_length=1, max_length=6, description="1..5, -1 = last")
-    months_of_year: Annotated[list[Annotated[int, Field(ge=1, le=12)]], Distinct] | None = Field(
+    months_of_year: Annotated[list[Annotated[int, Field(ge=1, le=12)]], DISTINCT] | None = Field(
         default=None, min_length=1, max_length=12
     )
     start_at: Timestamp

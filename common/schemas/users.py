@@ -99,10 +99,10 @@ type Timezone = Annotated[
 Locale = Annotated[
     str, Field(max_length=64), AfterValidator(_locale), JsonSchemaHook(_locale_schema)
 ]
-NotBlank = JsonSchemaHook(_not_blank_schema)
-Username = Annotated[Str, Field(min_length=1, max_length=50), AfterValidator(_not_blank), NotBlank]
+NOT_BLANK = JsonSchemaHook(_not_blank_schema)
+Username = Annotated[Str, Field(min_length=1, max_length=50), AfterValidator(_not_blank), NOT_BLANK]
 DisplayName = Annotated[
-    Str, Field(min_length=1, max_length=100), AfterValidator(_not_blank), NotBlank
+    Str, Field(min_length=1, max_length=100), AfterValidator(_not_blank), NOT_BLANK
 ]
 
 
