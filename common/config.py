@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -21,6 +22,7 @@ DEV_KEY_ID_PREFIX = "dev-"
 # An origin as a browser sends it: scheme, host, optional port; no path, no wildcard.
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 _LOCAL_HOST_MARKERS = ("localhost", "127.0.0.1", "[::1]", "unix_sock=", "host=/")
+_ROOT = Path(__file__).resolve().parent.parent  # the repository (dev and test only)
 
 
 class Settings(BaseSettings):
@@ -66,6 +68,8 @@ class Settings(BaseSettings):
     # PEM private key and its kid; only the auth function is given these.
     jwt_signing_key: SecretStr | None = None
     jwt_signing_kid: str | None = None
+    # ENV=dev only, when none of the three above is set: the dev key pair kept here.
+    jwt_dev_keys_dir: Path = _ROOT / ".sealy" / "jwt"
     # HMAC key for opaque list cursors.
     cursor_secret: SecretStr = SecretStr(DEV_CURSOR_SECRET)
     # Shared secret accepted by /v1/notifications/dispatch besides Google OIDC.

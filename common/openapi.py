@@ -6,20 +6,25 @@ the pipeline itself can answer (400/413/415/422 for bodies, 401 for authenticate
 document lists every status a route can return, with `application/problem+json` for errors
 and the headers that come with them (`Retry-After`, `WWW-Authenticate`, `Allow`, ...).
 
-The request schemas say what the validators check wherever JSON Schema can say it, so that a
-client (or a fuzzer) can tell a valid request from an invalid one without sending it:
-- strings may not hold NUL (`no_nul`): a pattern;
-- `null` is listed only for the body fields that accept it (a PATCH refuses `null` for its
-  `NOT_NULL` fields, after validation);
-- names that must not be blank, tag names (trimmed, then 1-50 characters), IANA time zones
-  (an enum), BCP 47 locales, emails and new-password lengths.
+The schemas say what the validators check wherever JSON Schema can say it, so that a client
+(or a fuzzer) can tell a valid request from an invalid one without sending it. Each rule is
+written where it is defined (common.schemas: a `JsonSchemaHook` beside each validator, and
+`Patch`/`Problem` for their models); this module adds the rules of the document itself:
+- `default` appears only where the server applies that value: an absent request field is
+  "not given" (in a PATCH, "unchanged"), never a `null` default; a response carries every
+  field, so each is required and none has a default;
+- strings that pydantic trims count their length once trimmed: a pattern says it;
+- sorts (`-created_at`) carry `x-enum-varnames` (`CREATED_AT_DESC`), and a model that reads
+  differently in requests and responses is named `XIn` and `X`, for the client generators.
 What only the database or the clock can decide (a foreign tag id, a common password, an
-`expires_at` in the past, a cursor this server did not issue) stays a documented `422`.
+`expires_at` in the past, a cursor this server did not issue) stays a documented `422`;
+docs/api.md lists these rules.
 
 Links (OpenAPI `links`) connect a response to the operations its ids (and `ETag`) feed:
 create -> get/patch/delete/actions of the new resource, get/patch -> the same resource's
 other operations, a share -> its revocation. Only `components.schemas` and
-`components.securitySchemes` are used, the two sections the gateway merges.
+`components.securitySchemes` are used, the two sections the gateway merges; a document
+declares only the security schemes its operations use.
 """
 
 from __future__ import annotations
@@ -27,20 +32,33 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, NoDefault, models_json_schema
 from pydantic_core import core_schema
 
 from common.schemas import Health, Problem
-from common.schemas.base import Patch
+from common.schemas.base import char_class, without_null
 from common.schemas.users import UserOut
 
 if TYPE_CHECKING:
     from common.http import Api, Route
+
+INFO: dict[str, Any] = {
+    "title": "Sealy API",
+    "version": "1",
+    "description": "The HTTP API of Sealy: todos, memos, contacts, tags, sharing and push "
+    "notifications. The reference, with the conventions every route follows, is docs/api.md "
+    "in the repository; the gateway renders this document at /docs.",
+    # Sealy's API is not published under an open licence.
+    "license": {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"},
+}
+# Paths are absolute (`/v1/todos/...`) on every host that serves them: the load balancer, a
+# function's own URL, the local gateway. So the server is the host this document came from.
+SERVERS = [{"url": "/", "description": "The host that serves this document."}]
 
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -74,9 +92,10 @@ _SECURITY_SCHEMES: dict[str, Any] = {
 
 _REQUEST_HEADERS: dict[str, dict[str, Any]] = {
     "If-Match": {
-        "description": 'The `ETag` of the version you read (`"3"`); any other value, weak or '
-        "malformed, matches nothing (412). `*` matches any version.",
-        "schema": {"type": "string"},
+        "description": 'The `ETag` of the version you read (`"3"`), or several separated by '
+        "commas; a stale one is 412 and changes nothing. `*` matches any version.",
+        # What the server reads (common.http `Ctx.if_match`): strong tags of a version.
+        "schema": {"type": "string", "pattern": '^(\\*|"[0-9]{1,10}"( *, *"[0-9]{1,10}")*)$'},
     },
     "Idempotency-Key": {
         "description": "A key you choose (1-255 printable ASCII characters). A retry with the "
@@ -178,30 +197,13 @@ def _statuses(route: Route) -> list[int]:
 # --- request schemas ----------------------------------------------------------------------
 
 
-def _char_class(chars: Iterable[str]) -> str:
-    return "".join(f"\\u{ord(c):04x}" for c in chars)
-
-
-@functools.cache
-def _python_space() -> str:
-    """What `str.strip()` and `str.isspace()` call whitespace, as a character class body."""
-    return _char_class(chr(c) for c in range(0x3001) if chr(c).isspace())
-
-
 @functools.cache
 def _trimmed_space() -> str:
     """What pydantic's `strip_whitespace` trims (Unicode White_Space: Python's whitespace
     without the information separators U+001C-U+001F)."""
-    return _char_class(
+    return char_class(
         c for c in map(chr, range(0x3001)) if c.isspace() and not "\x1c" <= c <= "\x1f"
     )
-
-
-_NO_NUL = "^[^\\u0000]*$"
-
-
-def _not_blank_pattern() -> str:
-    return f"^[^\\u0000]*[^{_python_space()}\\u0000][^\\u0000]*$"
 
 
 def _trimmed_pattern(max_length: int) -> str:
@@ -212,57 +214,25 @@ def _trimmed_pattern(max_length: int) -> str:
     return f"^[{ws}]*{edge}{inner}[{ws}]*$"
 
 
-@functools.cache
-def _validator_rules() -> dict[Callable[..., Any], Callable[[JsonSchemaValue], None]]:
-    """What the document says for each validator a request field goes through."""
-    from common.schemas import auth, users
-    from common.schemas.base import no_nul
-
-    locale = re.sub(r"\(\?P<\w+>", "(", users._LOCALE.pattern)
-
-    def nul_free(schema: JsonSchemaValue) -> None:
-        schema.setdefault("pattern", _NO_NUL)  # a pattern of our own already excludes NUL
-
-    def not_blank(schema: JsonSchemaValue) -> None:
-        schema["pattern"] = _not_blank_pattern()
-
-    def timezone(schema: JsonSchemaValue) -> None:
-        schema["enum"] = sorted(users.iana_timezones())
-        schema["description"] = "An IANA time zone name, such as Europe/Berlin."
-
-    def bcp47(schema: JsonSchemaValue) -> None:
-        schema["pattern"] = f"^{locale}$"
-        schema["description"] = "A BCP 47 language tag, such as en-US."
-
-    def email(schema: JsonSchemaValue) -> None:
-        schema["format"] = "email"
-
-    def new_password(schema: JsonSchemaValue) -> None:
-        from common.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-
-        schema.update(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)
-        schema["description"] = "Not one of the 10 000 most common passwords (else 422)."
-
-    return {
-        no_nul: nul_free,
-        users._not_blank: not_blank,
-        users._timezone: timezone,
-        users._locale: bcp47,
-        auth._email: email,
-        auth._new_password: new_password,
-    }
-
-
 class _Generator(GenerateJsonSchema):
-    """pydantic's JSON Schema, plus what our validators check (see the module docstring)."""
+    """pydantic's JSON Schema, with the document's own rules (see the module docstring)."""
 
-    def function_after_schema(
-        self, schema: core_schema.AfterValidatorFunctionSchema
-    ) -> JsonSchemaValue:
-        json_schema = super().function_after_schema(schema)
-        rule = _validator_rules().get(schema["function"]["function"])
-        if rule is not None and json_schema.get("type") == "string":
-            rule(json_schema)
+    def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
+        default = super().get_default_value(schema)
+        if self.mode == "serialization" or default is None:
+            # A response carries every field; an absent request field is "not given" (in a
+            # PATCH: "unchanged"), not null. Only the values the server applies remain.
+            return NoDefault
+        return default
+
+    def literal_schema(self, schema: core_schema.LiteralSchema) -> JsonSchemaValue:
+        json_schema = super().literal_schema(schema)
+        values = json_schema.get("enum", [])
+        if any(isinstance(v, str) and v.startswith("-") for v in values):
+            # Sorts: `-created_at` is CREATED_AT_DESC to a client generator, not VALUE_1.
+            json_schema["x-enum-varnames"] = [
+                v.lstrip("-").upper() + ("_DESC" if v.startswith("-") else "") for v in values
+            ]
         return json_schema
 
     def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
@@ -273,34 +243,6 @@ class _Generator(GenerateJsonSchema):
             json_schema.pop("minLength", None)
             json_schema["pattern"] = _trimmed_pattern(max_length)
         return json_schema
-
-
-def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
-    """`prop` with its `null` alternative (and `default: null`) removed."""
-    options = [o for o in prop.get("anyOf", []) if o != {"type": "null"}]
-    if not options or len(options) == len(prop.get("anyOf", [])):
-        return prop
-    rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
-    if len(options) == 1:
-        return {**options[0], **rest}
-    return {**rest, "anyOf": options}
-
-
-def _refuses_null(model: type[BaseModel], name: str) -> bool:
-    """Whether the pipeline refuses `{name: null}` at that field (see common.http)."""
-    try:
-        body = model.model_validate_json(json.dumps({name: None}), strict=True)
-    except ValidationError as exc:
-        return any(err["loc"][:1] == (name,) for err in exc.errors())
-    return isinstance(body, Patch) and name in body.null_fields()
-
-
-def _body_schema(model: type[BaseModel], schema: dict[str, Any]) -> None:
-    """Drop `null` from the fields of a request body that refuse it."""
-    props = schema.get("properties", {})
-    for name, prop in list(props.items()):
-        if {"type": "null"} in prop.get("anyOf", []) and _refuses_null(model, name):
-            props[name] = _without_null(prop)
 
 
 def _query_params(route: Route) -> list[dict[str, Any]]:
@@ -315,7 +257,7 @@ def _query_params(route: Route) -> list[dict[str, Any]]:
             "in": "query",
             "required": name in required,
             # An absent parameter is the null; a query string cannot spell null.
-            "schema": _without_null(prop),
+            "schema": without_null(prop),
         }
         for name, prop in schema.get("properties", {}).items()
     ]
@@ -326,7 +268,7 @@ def _query_params(route: Route) -> list[dict[str, Any]]:
 
 def _has_etag(route: Route) -> bool:
     """Single-resource responses carry `ETag: "<version>"`: those with a version, and the
-    user, whose version travels only as the ETag (api-v1 §4 lists no version field)."""
+    user, whose version travels only as the ETag (docs/api.md §4 lists no version field)."""
     if route.response is UserOut:
         return True
     version = route.response.model_fields.get("version") if route.response else None
@@ -498,11 +440,7 @@ def build_openapi(apis: Iterable[Api]) -> dict[str, Any]:
         list(dict.fromkeys(models)), ref_template=_REF_TEMPLATE, schema_generator=_Generator
     )
     schemas: dict[str, Any] = defs.get("$defs", {})
-    response_names = {refs[m]["$ref"] for m in models if m[1] == "serialization"}
-    for model, mode in dict.fromkeys(models):
-        ref = refs[(model, mode)]["$ref"]
-        if mode == "validation" and ref not in response_names:
-            _body_schema(model, schemas[ref.rsplit("/", 1)[1]])
+    refs, schemas = _role_names(refs, schemas)
     paths: dict[str, dict[str, Any]] = {}
     entries: list[tuple[Route, str, dict[str, Any]]] = []
     for api in apis:
@@ -512,9 +450,39 @@ def build_openapi(apis: Iterable[Api]) -> dict[str, Any]:
             entries.append((route, api.function, op))
     _add_links(entries)
     title = "Sealy API" if len(apis) != 1 else f"Sealy API: {apis[0].function}"
+    used = {name for _, _, op in entries for option in op["security"] for name in option}
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": "1"},
+        "info": {**INFO, "title": title},
+        "servers": SERVERS,
         "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": _SECURITY_SCHEMES},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {k: v for k, v in _SECURITY_SCHEMES.items() if k in used},
+        },
     }
+
+
+def _role_names(refs: dict[Any, Any], schemas: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """pydantic names a model that reads differently in requests and responses `X-Input`
+    and `X-Output`; the documents call them `XIn` and `X`, as the other shapes are named."""
+    renames = {
+        name: name.removesuffix("-Input") + "In" if name.endswith("-Input") else name[:-7]
+        for name in schemas
+        if name.endswith(("-Input", "-Output"))
+    }
+    if not renames:
+        return refs, schemas
+    pattern = re.compile(
+        r'"#/components/schemas/(' + "|".join(re.escape(n) for n in renames) + r')"'
+    )
+
+    def rename(value: Any) -> Any:
+        text = pattern.sub(lambda m: f'"#/components/schemas/{renames[m[1]]}"', json.dumps(value))
+        return json.loads(text)
+
+    new_refs = {key: rename(ref) for key, ref in refs.items()}
+    new_schemas = {renames.get(k, k): rename(v) for k, v in schemas.items()}
+    for name in renames.values():
+        new_schemas[name]["title"] = name  # generators name their classes by the title
+    return new_refs, new_schemas

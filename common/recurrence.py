@@ -1,4 +1,4 @@
-"""Recurrence engine for repeating todos (api-v1 §6): pure date arithmetic, no I/O.
+"""Recurrence engine for repeating todos (docs/api.md §6): pure date arithmetic, no I/O.
 
 A rule describes a series of occurrences; `next_occurrence` answers "when is the
 next one after this instant?", which is all that completing a recurring todo needs
@@ -104,7 +104,7 @@ _LIST_TYPES: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A recurrence rule as stored on a todo (api-v1 §6); see the module docstring.
+    """A recurrence rule as stored on a todo (docs/api.md §6); see the module docstring.
 
     Construction does not validate: call `validate_rule` on input from clients.
     """
@@ -225,12 +225,14 @@ def next_schedule(
     """Completing a todo: done, or for a recurring one its next occurrence until the series
     has ended.
 
-    The deadline moves to the first occurrence after now, computed in the owner's time
-    zone `tz`; the reminder keeps its offset to the deadline (a reminder without a deadline
-    moves to the occurrence itself)."""
+    The deadline moves to the first occurrence after the later of now and the current
+    deadline (finishing a task early schedules the next one; the missed occurrences of an
+    overdue one are skipped), computed in the owner's time zone `tz`; the reminder keeps its
+    offset to the deadline (a reminder without a deadline moves to the occurrence itself)."""
     if rule is None:
         return Schedule(done=True)
-    upcoming = next_occurrence(rule, after=now, tz=tz)
+    after = now if deadline is None else max(now, deadline)
+    upcoming = next_occurrence(rule, after=after, tz=tz)
     if upcoming is None:
         return Schedule(done=True)
     if remind_at is not None:

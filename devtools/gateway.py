@@ -2,7 +2,8 @@
 
 It does what the production load balancer's URL map does: `/v1/<function>` and everything
 below go, unchanged (full path), to that function's functions-framework app. It also serves
-the merged OpenAPI document at `/v1/openapi.json` and a page that renders it at `/docs`.
+the merged OpenAPI document at `/v1/openapi.json` and a page that renders it at `/docs`
+(devtools/docs.html).
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ class Gateway:
         return response(environ, start_response)
 
     def merged_openapi(self) -> dict[str, Any]:
+        from common.openapi import INFO, SERVERS
+
         merged: dict[str, Any] = {
             "openapi": "3.1.0",
-            "info": {"title": "Sealy API", "version": "1"},
+            "info": INFO,
+            "servers": SERVERS,
             "paths": {},
             "components": {"schemas": {}, "securitySchemes": {}},
         }
@@ -87,36 +91,6 @@ def create_gateway(names: list[str] | None = None) -> Gateway:
     return Gateway(apps)
 
 
-DOCS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sealy API</title>
-<style>
-body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:960px;
-  padding:0 1rem;color:#222}
-h1{margin-bottom:.2rem} h2{border-bottom:1px solid #ddd;margin-top:2rem}
-details{border:1px solid #e3e3e3;border-radius:6px;margin:.4rem 0;padding:.3rem .6rem}
-summary{cursor:pointer} code,pre{font:13px ui-monospace,monospace}
-pre{background:#f6f8fa;padding:.6rem;overflow:auto;border-radius:4px}
-.m{display:inline-block;min-width:4.5rem;font-weight:600}
-.get{color:#1a7f37}.post{color:#0969da}.patch{color:#9a6700}.put{color:#8250df}.delete{color:#cf222e}
-</style></head><body>
-<h1>Sealy API</h1><p>Rendered from <a href="/v1/openapi.json">/v1/openapi.json</a>.</p>
-<div id="api">Loading…</div>
-<script>
-function el(tag, cls, text){const e=document.createElement(tag);if(cls)e.className=cls;
-  if(text!==undefined)e.textContent=text;return e}
-fetch('/v1/openapi.json').then(r=>r.json()).then(doc=>{
-  const root=document.getElementById('api');root.textContent='';const groups={};
-  for(const [path,item] of Object.entries(doc.paths)){
-    for(const [method,op] of Object.entries(item)){
-    const g=(op.tags||['other'])[0];(groups[g]=groups[g]||[]).push([method,path,op]);}}
-  for(const [g,ops] of Object.entries(groups)){root.appendChild(el('h2','',g));
-    for(const [method,path,op] of ops){const d=el('details');const s=el('summary');
-      s.appendChild(el('span','m '+method,method.toUpperCase()));s.appendChild(el('code','',path));
-      s.appendChild(document.createTextNode(' '+(op.summary||'')));d.appendChild(s);
-      d.appendChild(el('pre','',JSON.stringify({security:op.security,parameters:op.parameters,
-        requestBody:op.requestBody,responses:op.responses},null,2)));root.appendChild(d);}}
-  root.appendChild(el('h2','','schemas'));
-  root.appendChild(el('pre','',JSON.stringify(doc.components.schemas,null,2)));
-});
-</script></body></html>
-"""
+# The API page: plain HTML and script (no CDN, nothing fetched but /v1/openapi.json) that
+# renders every operation and schema as tables, and says so when the document cannot be read.
+DOCS_PAGE = (Path(__file__).with_name("docs.html")).read_text(encoding="utf-8")

@@ -1,10 +1,12 @@
 """Run a function the way Cloud Functions does: its own process, functions-framework's
-production server (gunicorn), a real port. Used by tests that need real HTTP or their
-own database."""
+production server (gunicorn), a real port; or a launcher (`python -m devtools.dev`, what
+`make dev` and `make fn` run). Used by tests that need real HTTP or their own database."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,42 +36,71 @@ def get(url: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
 
 
 @contextmanager
-def function_process(
-    source: Path, target: str, env: dict[str, str], *, wait_path: str
+def server_process(
+    command: list[str],
+    env: dict[str, str],
+    *,
+    url: str,
+    without: tuple[str, ...] = (),
+    timeout: float = 60.0,
 ) -> Iterator[str]:
-    """Start `functions-framework` on a free port; yield its base URL; stop it afterwards."""
-    port = free_port()
-    binary = Path(sys.executable).parent / "functions-framework"
-    full_env = {**os.environ, **env, "THREADS": "4"}
-    errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
+    """Start `command` (a server that will answer at `url`) in a process group of its own,
+    with `env` over this process's environment less the variables named in `without`;
+    yield its output so far once `url` answers, and stop the whole group afterwards (a
+    launcher and the server it runs, a gunicorn master and its workers)."""
+    full_env = {k: v for k, v in {**os.environ, **env}.items() if k not in without}
+    output = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
-        [str(binary), "--source", str(source), "--target", target, "--port", str(port)],
+        command,
         env=full_env,
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=errors,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
+
+    def said() -> str:
+        output.seek(0)
+        return output.read().decode(errors="replace")
+
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout  # bounds a hang; nothing asserts on the time
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{target} exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-                )
+                raise RuntimeError(f"{command[0]} exited ({proc.returncode}): {said()}")
             try:
-                get(base + wait_path, timeout=2)
+                get(url, timeout=2)
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        yield base
+        yield said()
     finally:
-        proc.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        errors.close()
+        output.close()
+
+
+@contextmanager
+def function_process(
+    source: Path,
+    target: str,
+    env: dict[str, str],
+    *,
+    wait_path: str,
+    without: tuple[str, ...] = (),
+) -> Iterator[str]:
+    """Start `functions-framework` on a free port; yield its base URL; stop it afterwards."""
+    port = free_port()
+    binary = Path(sys.executable).parent / "functions-framework"
+    command = [str(binary), "--source", str(source), "--target", target, "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    with server_process(command, {**env, "THREADS": "4"}, url=base + wait_path, without=without):
+        yield base

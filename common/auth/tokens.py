@@ -206,10 +206,29 @@ def _subject_of(claims: dict[str, Any]) -> UUID:
 # --- keys ----------------------------------------------------------------------------
 
 
+def _configured_keys() -> tuple[str | None, str | None, str | None]:
+    """(`JWT_PUBLIC_KEYS`, `JWT_SIGNING_KEY`, `JWT_SIGNING_KID`) as configured. Under
+    `ENV=dev` with none of them set, the dev key pair in `JWT_DEV_KEYS_DIR` (`.sealy/jwt/`,
+    created on first use, shared with `make dev`): so a function started on its own
+    (`functions-framework --source functions/auth/main.py --target auth`) signs and
+    verifies tokens as it does behind the gateway."""
+    settings = get_settings()
+    signing_key = settings.jwt_signing_key
+    given = (
+        settings.jwt_public_keys,
+        signing_key.get_secret_value() if signing_key is not None else None,
+        settings.jwt_signing_kid,
+    )
+    if settings.env != "dev" or given != (None, None, None):
+        return given
+    dev = ensure_dev_keys(settings.jwt_dev_keys_dir)
+    return dev["JWT_PUBLIC_KEYS"], dev["JWT_SIGNING_KEY"], dev["JWT_SIGNING_KID"]
+
+
 @functools.cache
 def load_key_ring() -> Mapping[str, Ed25519PublicKey]:
     """This process's verification keys by kid, from `JWT_PUBLIC_KEYS`; built once."""
-    return parse_key_ring(get_settings().jwt_public_keys)
+    return parse_key_ring(_configured_keys()[0])
 
 
 def parse_key_ring(raw: str | None) -> Mapping[str, Ed25519PublicKey]:
@@ -234,18 +253,15 @@ def parse_key_ring(raw: str | None) -> Mapping[str, Ed25519PublicKey]:
 @functools.cache
 def load_signing_key() -> SigningKey:
     """The auth function's private key, checked against its own public key ring."""
-    settings = get_settings()
-    if settings.jwt_signing_key is None or not settings.jwt_signing_kid:
+    _, signing_key, kid = _configured_keys()
+    if signing_key is None or not kid:
         raise TokenConfigError(
             "this process cannot issue access tokens: JWT_SIGNING_KEY and "
             "JWT_SIGNING_KID are given to the auth function only"
         )
-    kid = settings.jwt_signing_kid
     _check_kid(kid, source="JWT_SIGNING_KID")
     try:
-        private_key = serialization.load_pem_private_key(
-            settings.jwt_signing_key.get_secret_value().encode("utf-8"), password=None
-        )
+        private_key = serialization.load_pem_private_key(signing_key.encode("utf-8"), password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise TokenConfigError("JWT_SIGNING_KEY is not an unencrypted PEM private key") from exc
     if not isinstance(private_key, Ed25519PrivateKey):

@@ -1,6 +1,6 @@
 """The data model: SQLAlchemy 2.0 typed tables.
 
-Derived from the seed schema (`shared/design/data-model.md`) with its planned changes:
+Derived from the project's seed schema, with the changes it planned:
 link and share tables have composite primary keys, every editable resource has an integer
 `version` (the ETag), todos have `completed_at` and `remind_at`, and the indexes follow the
 list queries of the API contract. Only migrations create or change the schema.

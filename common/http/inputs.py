@@ -3,6 +3,7 @@ the request id and the trace."""
 
 from __future__ import annotations
 
+import decimal
 import json
 import re
 import uuid
@@ -95,6 +96,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _json_number(text: str) -> int | float:
+    """`74.0` and `7.4e1` are the integer 74, as JSON Schema's `integer` counts them."""
+    number = decimal.Decimal(text)
+    if number.adjusted() < 19 and number == number.to_integral_value():
+        return int(number)
+    return float(text)
+
+
 def read_json(request: flask.Request) -> Any:
     """The body as JSON: 413 over 64 KiB (chunked bodies included), 415, 400."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
@@ -110,7 +119,9 @@ def read_json(request: flask.Request) -> Any:
     if not data.strip():
         raise errors.BadRequest("The request body is empty; send a JSON object.")
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(
+            data.decode("utf-8"), parse_constant=_reject_constant, parse_float=_json_number
+        )
     except (ValueError, RecursionError):
         raise errors.BadRequest("The request body is not valid JSON.") from None
 

@@ -39,12 +39,14 @@ def to_response(result: Any, *, schema: type[BaseModel] | None, status: int) -> 
     if isinstance(result, flask.Response):
         return result
     if result is None:
-        return flask.Response(status=204)
+        result = Reply(status=204)
     if not isinstance(result, Reply):
         result = Reply(result, status)
     body = result.body
     if body is None:
-        return flask.Response(status=result.status, headers=result.headers)
+        response = flask.Response(status=result.status, headers=result.headers)
+        del response.headers["Content-Type"]  # no body, no media type (not text/html)
+        return response
     if isinstance(body, Mapping):
         if schema is None:
             raise TypeError("a mapping result needs the route's response schema")

@@ -1,4 +1,4 @@
-"""Requests and responses of the `auth` function (api-v1 §3).
+"""Requests and responses of the `auth` function (docs/api.md §3).
 
 - Emails are checked with `email-validator` (syntax only: no DNS lookup) and kept in its
   normalised form (domain lower-cased and IDNA-checked, Unicode NFC). The local part keeps its
@@ -17,8 +17,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
+from pydantic.json_schema import JsonSchemaValue
 
-from common.schemas.base import Schema, Str
+from common.schemas.base import JsonSchemaHook, Schema, Str
 from common.schemas.users import DisplayName, Locale, Timezone, Username, UserOut
 
 
@@ -33,6 +34,10 @@ def _email(value: str) -> str:
         raise ValueError("must be a valid email address") from None
 
 
+def _email_schema(schema: JsonSchemaValue) -> None:
+    schema["format"] = "email"
+
+
 def _new_password(value: str) -> str:
     from common.auth.passwords import password_problems
 
@@ -42,8 +47,15 @@ def _new_password(value: str) -> str:
     return value
 
 
-Email = Annotated[Str, Field(max_length=320), AfterValidator(_email)]
-NewPassword = Annotated[Str, AfterValidator(_new_password)]
+def _new_password_schema(schema: JsonSchemaValue) -> None:
+    from common.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+    schema.update(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)
+    schema["description"] = "Not one of the 10 000 most common passwords (else 422)."
+
+
+Email = Annotated[Str, Field(max_length=320), AfterValidator(_email), JsonSchemaHook(_email_schema)]
+NewPassword = Annotated[Str, AfterValidator(_new_password), JsonSchemaHook(_new_password_schema)]
 GivenPassword = Annotated[Str, Field(min_length=1)]
 
 

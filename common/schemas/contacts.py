@@ -1,4 +1,4 @@
-"""Contacts (api-v1 §8)."""
+"""Contacts (docs/api.md §8)."""
 
 from __future__ import annotations
 

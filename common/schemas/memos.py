@@ -1,4 +1,4 @@
-"""Memos (api-v1 §7)."""
+"""Memos (docs/api.md §7)."""
 
 from __future__ import annotations
 

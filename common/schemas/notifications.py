@@ -1,4 +1,4 @@
-"""Push devices and dispatch (api-v1 §9)."""
+"""Push devices and dispatch (docs/api.md §9)."""
 
 from __future__ import annotations
 

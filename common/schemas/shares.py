@@ -1,4 +1,4 @@
-"""Shares of todos, memos and contacts (api-v1 §6-8)."""
+"""Shares of todos, memos and contacts (docs/api.md §6-8)."""
 
 from __future__ import annotations
 

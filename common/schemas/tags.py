@@ -1,4 +1,4 @@
-"""Tags (api-v1 §5)."""
+"""Tags (docs/api.md §5)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, StringConstraints
 
 from common.paging import ListQuery
-from common.schemas.base import Schema, Timestamp, no_nul
+from common.schemas.base import NUL_FREE, Schema, Timestamp, no_nul
 
 TagName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
     AfterValidator(no_nul),
+    NUL_FREE,
 ]
 
 

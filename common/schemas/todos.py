@@ -1,15 +1,17 @@
-"""Todos (api-v1 §6)."""
+"""Todos (docs/api.md §6)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from common.errors import FieldError
 from common.paging import ShareableListQuery
-from common.schemas.base import Access, Patch, Schema, Str, TagIds, Timestamp
+from common.schemas.base import Access, JsonSchemaHook, Patch, Schema, Str, TagIds, Timestamp
 
 Title = Annotated[Str, Field(min_length=1, max_length=200)]
 Description = Annotated[Str, Field(max_length=10_000)]
@@ -19,23 +21,66 @@ RecurrenceType = Literal["daily", "weekly", "monthly", "yearly"]
 RECURRENCE_TYPES: tuple[RecurrenceType, ...] = ("daily", "weekly", "monthly", "yearly")  # 0..3
 
 
+def _not_zero(schema: JsonSchemaValue) -> None:
+    schema["not"] = {"const": 0}  # -1 is "last"; 0 is no day and no week (common.recurrence)
+
+
+def _distinct(schema: JsonSchemaValue) -> None:
+    schema["uniqueItems"] = True
+
+
+DISTINCT = JsonSchemaHook(_distinct)
+_LISTS = ("days_of_week", "days_of_month", "weeks_of_month", "months_of_year")
+
+
 class Recurrence(Schema):
+    """A repeating todo's rule; `common.recurrence.validate_rule` checks it, and its schema
+    says all of that but one rule: `end_at` must come after `start_at` (else 422)."""
+
     type: RecurrenceType
     interval: int = Field(ge=1, le=1000)
-    days_of_week: list[Annotated[int, Field(ge=0, le=6)]] | None = Field(
+    days_of_week: Annotated[list[Annotated[int, Field(ge=0, le=6)]], DISTINCT] | None = Field(
         default=None, min_length=1, max_length=7, description="0 = Sunday"
     )
-    days_of_month: list[Annotated[int, Field(ge=-1, le=31)]] | None = Field(
-        default=None, min_length=1, max_length=32, description="1..31, -1 = last"
-    )
-    weeks_of_month: list[Annotated[int, Field(ge=-1, le=5)]] | None = Field(
-        default=None, min_length=1, max_length=6, description="1..5, -1 = last"
-    )
-    months_of_year: list[Annotated[int, Field(ge=1, le=12)]] | None = Field(
+    days_of_month: (
+        Annotated[list[Annotated[int, Field(ge=-1, le=31), JsonSchemaHook(_not_zero)]], DISTINCT]
+        | None
+    ) = Field(default=None, min_length=1, max_length=32, description="1..31, -1 = last")
+    weeks_of_month: (
+        Annotated[list[Annotated[int, Field(ge=-1, le=5), JsonSchemaHook(_not_zero)]], DISTINCT]
+        | None
+    ) = Field(default=None, min_length=1, max_length=6, description="1..5, -1 = last")
+    months_of_year: Annotated[list[Annotated[int, Field(ge=1, le=12)]], DISTINCT] | None = Field(
         default=None, min_length=1, max_length=12
     )
     start_at: Timestamp
     end_at: Timestamp | None = None
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        if handler.mode == "validation":
+            given = {"type": "array"}
+            both = [
+                {"required": [a, b], "properties": {a: given, b: given}}
+                for i, a in enumerate(_LISTS)
+                for b in _LISTS[i + 1 :]
+            ]
+            handler.resolve_ref_schema(json_schema)["allOf"] = [
+                {"not": {"anyOf": both}},  # at most one list
+                {  # days and weeks of the month only in monthly and yearly rules
+                    "if": {"properties": {"type": {"enum": ["daily", "weekly"]}}},
+                    "then": {
+                        "properties": {
+                            "days_of_month": {"type": "null"},
+                            "weeks_of_month": {"type": "null"},
+                        }
+                    },
+                },
+            ]
+        return json_schema
 
     def problems(self) -> list[FieldError]:
         """The rule's own checks (one list at most, end after start, ...), dotted paths."""

@@ -1,4 +1,4 @@
-"""The signed-in user's profile (api-v1 §4) and the field types registration shares with it.
+"""The signed-in user's profile (docs/api.md §4) and the field types registration shares with it.
 
 - `timezone`: an IANA time zone name exactly as the tz database spells it (`Europe/Berlin`,
   `UTC`), checked against `zoneinfo.available_timezones()` (the `tzdata` package ships the
@@ -10,6 +10,11 @@
   private use (`x-...`), grandfathered tags and POSIX forms (`en_US`) are refused.
 - `username` 1-50 characters and `display_name` 1-100, neither only whitespace; the API
   never trims or otherwise alters them.
+
+Each rule is also written into the OpenAPI documents beside its validator (`JsonSchemaHook`):
+the time zones as one `Timezone` component (an enum, with `x-enum-varnames` that stay
+distinct once a generator turns them into identifiers: `GMT+0`, `GMT-0` and `GMT0` are three
+names), the locale as a pattern, "not blank" as a pattern.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field
+from pydantic.json_schema import JsonSchemaValue
 
-from common.schemas.base import Schema, Str, Timestamp
+from common.schemas.base import JsonSchemaHook, Patch, Schema, Str, Timestamp, python_space
 
 _LOCALE = re.compile(
     r"(?P<language>[A-Za-z]{2,3})"
@@ -45,6 +51,19 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _identifier(name: str) -> str:
+    """`Etc/GMT+1` -> `ETC_GMT_PLUS_1`: an enum member name a client generator can use."""
+    name = re.sub(r"\+(?=[0-9])", "_PLUS_", re.sub(r"-(?=[0-9])", "_MINUS_", name))
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").upper()
+
+
+def _timezone_schema(schema: JsonSchemaValue) -> None:
+    names = sorted(iana_timezones())
+    schema["enum"] = names
+    schema["x-enum-varnames"] = [_identifier(name) for name in names]
+    schema["description"] = "An IANA time zone name, such as Europe/Berlin."
+
+
 def _locale(value: str) -> str:
     match = _LOCALE.fullmatch(value)
     if match is None:
@@ -57,16 +76,34 @@ def _locale(value: str) -> str:
     return canonical + match["variants"].lower()
 
 
+def _locale_schema(schema: JsonSchemaValue) -> None:
+    schema["pattern"] = "^" + re.sub(r"\(\?P<\w+>", "(", _LOCALE.pattern) + "$"
+    schema["description"] = "A BCP 47 language tag, such as en-US."
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
     return value
 
 
-Timezone = Annotated[str, Field(max_length=64), AfterValidator(_timezone)]
-Locale = Annotated[str, Field(max_length=64), AfterValidator(_locale)]
-Username = Annotated[Str, Field(min_length=1, max_length=50), AfterValidator(_not_blank)]
-DisplayName = Annotated[Str, Field(min_length=1, max_length=100), AfterValidator(_not_blank)]
+def _not_blank_schema(schema: JsonSchemaValue) -> None:
+    # At least one character that is neither whitespace nor NUL, and no NUL anywhere.
+    schema["pattern"] = f"^[^\\u0000]*[^{python_space()}\\u0000][^\\u0000]*$"
+
+
+# One named component in the documents (a type alias), not a 600-value enum per field.
+type Timezone = Annotated[
+    str, Field(max_length=64), AfterValidator(_timezone), JsonSchemaHook(_timezone_schema)
+]
+Locale = Annotated[
+    str, Field(max_length=64), AfterValidator(_locale), JsonSchemaHook(_locale_schema)
+]
+NOT_BLANK = JsonSchemaHook(_not_blank_schema)
+Username = Annotated[Str, Field(min_length=1, max_length=50), AfterValidator(_not_blank), NOT_BLANK]
+DisplayName = Annotated[
+    Str, Field(min_length=1, max_length=100), AfterValidator(_not_blank), NOT_BLANK
+]
 
 
 class UserOut(Schema):
@@ -84,20 +121,16 @@ class UserOut(Schema):
     updated_at: Timestamp
 
 
-class UserUpdate(Schema):
-    """`PATCH /v1/users/me`: any subset; `null` clears `display_name`, `timezone`, `locale`."""
+class UserUpdate(Patch):
+    """`PATCH /v1/users/me`: any subset; `null` clears `display_name`, `timezone`, `locale`
+    and is refused for `username`."""
+
+    NOT_NULL = frozenset({"username"})
 
     username: Username | None = None
     display_name: DisplayName | None = None
     timezone: Timezone | None = None
     locale: Locale | None = None
-
-    @field_validator("username", mode="before")
-    @classmethod
-    def _username_not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("must not be null")
-        return value
 
 
 class AccountDelete(Schema):

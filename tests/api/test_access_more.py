@@ -60,7 +60,7 @@ TAG_ACTIONS = ["list", "get", "rename", "delete", "attach", "create_with"]
 TAG_EXPECTED = {
     "owner": {"get": 200, "rename": 200, "delete": 204, "attach": 204, "create_with": 201},
     # A foreign tag is "no such tag" wherever it is named: 404 on its own routes and when
-    # attached, 422 as a field of a body (api-v1 §6: a foreign or unknown tag id is 422).
+    # attached, 422 as a field of a body (docs/api.md §6: a foreign or unknown tag id is 422).
     "sharee": {"get": 404, "rename": 404, "delete": 404, "attach": 404, "create_with": 422},
     "stranger": {"get": 404, "rename": 404, "delete": 404, "attach": 404, "create_with": 422},
 }
@@ -205,7 +205,7 @@ def test_a_token_registered_again_moves_to_the_new_user_and_leaves_the_old(
     old, new = register(client), register(client)
     token = push_token()
     first = add_device(client, old, token)
-    second = add_device(client, new, token)  # the phone changed hands (api-v1 §9)
+    second = add_device(client, new, token)  # the phone changed hands (docs/api.md §9)
     assert listed_devices(client, old) == []
     assert [d["id"] for d in listed_devices(client, new)] == [second["id"]]
     assert_problem(client.delete(f"{DEVICES}/{first['id']}", headers=old.headers), 404)

@@ -1,4 +1,4 @@
-"""The `auth` function (api-v1 §3) through HTTP: register, login, refresh, logout, password.
+"""The `auth` function (docs/api.md §3) through HTTP: register, login, refresh, logout, password.
 
 Tests that need to see what was stored (hashes, throttle counters) or to set up a state the
 API cannot reach quickly (an expired token, an outdated hash) use the database directly.

@@ -1,4 +1,4 @@
-"""Contacts (api-v1 §8): child lists written and read with the contact, search, budgets."""
+"""Contacts (docs/api.md §8): child lists written and read with the contact, search, budgets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The conventions every endpoint shares (api-v1 §1-2), through the functions' entry points."""
+"""The conventions every endpoint shares (docs/api.md §1-2), through the functions' entry points."""
 
 from __future__ import annotations
 
@@ -158,3 +158,49 @@ def test_an_unexpected_failure_is_a_bare_500(echo: Client) -> None:
     problem = assert_problem(echo.get("/v1/echo/boom"), 500)
     assert "secret_column" not in json.dumps(problem)
     assert "Traceback" not in json.dumps(problem)
+
+
+# --- bodies and responses as JSON Schema counts them -------------------------------------
+
+
+def test_a_204_carries_no_content_type(client: Client) -> None:
+    from tests.factories import register
+
+    me = register(client)
+    tag = client.post("/v1/tags", json={"name": "errands"}, headers=me.headers).get_json()
+    responses = [
+        client.delete(f"/v1/tags/{tag['id']}", headers=me.headers),
+        client.post("/v1/auth/logout", json={"refresh_token": me.refresh_token}),
+    ]
+    for response in responses:
+        assert response.status_code == 204
+        assert "Content-Type" not in response.headers, response.headers
+        assert response.get_data() == b""
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"), [("4", 4), ("4.0", 4), ("4e0", 4), ("0.4e1", 4), ("-0.0", 0)]
+)
+def test_an_integer_field_takes_every_spelling_of_an_integer(
+    client: Client, sent: str, stored: int
+) -> None:
+    """JSON Schema's `integer` is any number without a fraction: 4.0 is 4 (as in JSON)."""
+    from tests.factories import register
+
+    me = register(client)
+    body = '{"title": "numbers", "priority": ' + sent + "}"
+    headers = {**me.headers, "Content-Type": "application/json"}
+    response = client.post("/v1/todos", data=body, headers=headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["priority"] == stored
+
+
+@pytest.mark.parametrize("sent", ["4.5", "1e-1", "1e400", "40e-1000", "3.0000000000000001e0"])
+def test_a_fraction_is_not_an_integer(client: Client, sent: str) -> None:
+    from tests.factories import register
+
+    me = register(client)
+    body = '{"title": "numbers", "priority": ' + sent + "}"
+    headers = {**me.headers, "Content-Type": "application/json"}
+    response = client.post("/v1/todos", data=body, headers=headers)
+    assert helpers.error_fields(response) == {"priority"}, response.get_data(as_text=True)

@@ -1,4 +1,4 @@
-"""Memos (api-v1 §7): the endpoints, the secret/share rules, obfuscated lists."""
+"""Memos (docs/api.md §7): the endpoints, the secret/share rules, obfuscated lists."""
 
 from __future__ import annotations
 

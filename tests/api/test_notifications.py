@@ -1,4 +1,4 @@
-"""Notifications (api-v1 §9): devices, dispatch authentication, and dispatch through FCM.
+"""Notifications (docs/api.md §9): devices, dispatch authentication, and dispatch through FCM.
 
 FCM is stood in for at the HTTP boundary only (tests/fcm_stub.py): the real firebase-admin
 code runs, from `credentials.ApplicationDefault()` (a service-account key made for this

@@ -253,8 +253,13 @@ def test_null_is_documented_exactly_where_it_is_accepted(
 
 
 def schema_of(merged: dict[str, Any], model: str, field: str) -> dict[str, Any]:
-    prop: dict[str, Any] = merged["components"]["schemas"][model]["properties"][field]
-    return next((o for o in prop.get("anyOf", []) if o != {"type": "null"}), prop)
+    """A field's schema without its `null` alternative, its `$ref` resolved."""
+    schemas = merged["components"]["schemas"]
+    prop: dict[str, Any] = schemas[model]["properties"][field]
+    prop = next((o for o in prop.get("anyOf", []) if o != {"type": "null"}), prop)
+    if "$ref" in prop:
+        prop = schemas[prop["$ref"].rsplit("/", 1)[1]]
+    return prop
 
 
 def accepts(model: type[BaseModel], field: str, value: str, base: dict[str, Any]) -> bool:
@@ -318,3 +323,119 @@ def test_dispatch_documents_its_own_credentials(merged: dict[str, Any]) -> None:
     op = merged["paths"]["/v1/notifications/dispatch"]["post"]
     assert op["security"] == [{"dispatchToken": []}, {"googleOidc": []}]
     assert not any(p["name"] in ("Authorization", "X-Dispatch-Token") for p in op["parameters"])
+
+
+# --- what generated clients read: defaults, required fields, names -----------------------
+
+
+def test_request_fields_have_a_default_only_where_the_server_applies_it(
+    apis: dict[str, Any], merged: dict[str, Any]
+) -> None:
+    schemas = merged["components"]["schemas"]
+    bodies = {r.body for api in apis.values() for r in api.routes if r.body is not None}
+    with_default = set()
+    for model in bodies:
+        schema = schemas[model.__name__]
+        for name, prop in schema["properties"].items():
+            if "default" in prop:
+                # The documented default is the value the model fills in for an absent field.
+                assert prop["default"] == model.model_fields[name].default, (model, name)
+                assert prop["default"] is not None, (model, name)
+                with_default.add(f"{model.__name__}.{name}")
+    assert "RecurrenceIn" in schemas
+    assert not any("default" in p for p in schemas["RecurrenceIn"]["properties"].values())
+    assert not any(name.endswith("Update") and "." in name for name in with_default)
+    assert {"TodoCreate.priority", "MemoCreate.secret", "TodoShareIn.recursive"} <= with_default
+
+
+def test_responses_list_every_field_as_required(
+    apis: dict[str, Any], merged: dict[str, Any]
+) -> None:
+    schemas = merged["components"]["schemas"]
+    names = {r.response.__name__ for api in apis.values() for r in api.routes if r.response}
+    names |= {"Recurrence", "ShareUser", "TokenPair", "FieldErrorOut"}
+    for name in names:
+        schema = schemas[name]
+        assert not any("default" in p for p in schema["properties"].values()), name
+        assert set(schema["required"]) == set(schema["properties"]), name
+    problem = schemas["Problem"]
+    assert set(problem["properties"]) - set(problem["required"]) == {"errors"}
+    assert problem["properties"]["errors"]["type"] == "array"  # absent, never null
+
+
+def test_each_document_declares_the_security_schemes_it_uses(client: Client) -> None:
+    for name in function_names():
+        document = client.get(f"/v1/{name}/openapi.json").get_json()
+        used = {s for _, _, op in operations(document) for option in op["security"] for s in option}
+        assert set(document["components"]["securitySchemes"]) == used, name
+        assert document["servers"] == [
+            {"url": "/", "description": "The host that serves this document."}
+        ]
+        assert document["info"]["license"]["name"] == "Proprietary"
+
+
+def test_time_zones_are_one_component_with_distinct_member_names(merged: dict[str, Any]) -> None:
+    timezone = merged["components"]["schemas"]["Timezone"]
+    names = timezone["x-enum-varnames"]
+    assert len(names) == len(timezone["enum"]) == len(set(names))
+    assert all(re.fullmatch(r"[A-Z][A-Z0-9_]*", n) for n in names)
+    assert dict(zip(timezone["enum"], names, strict=True))["Etc/GMT+1"] == "ETC_GMT_PLUS_1"
+    text = json.dumps(merged)
+    assert text.count('"Europe/Berlin"') == 1  # one enum, referenced from every field
+
+
+@pytest.mark.parametrize(
+    ("value", "matches"),
+    [
+        ('"3"', True),
+        ('"3", "4"', True),
+        ('"3","4"', True),
+        ("*", True),
+        ("", False),
+        ("3", False),
+        ('W/"3"', False),
+        ('"3",', False),
+        ('"\u0661"', False),
+    ],
+)
+def test_the_if_match_pattern_is_the_form_the_server_reads(
+    merged: dict[str, Any], value: str, matches: bool
+) -> None:
+    op = merged["paths"]["/v1/todos/{item_id}"]["patch"]
+    header = next(p for p in op["parameters"] if p["name"] == "If-Match")
+    assert bool(re.search(header["schema"]["pattern"], value)) == matches
+
+
+RULES = [
+    {},
+    {"days_of_week": [0, 3]},
+    {"days_of_week": [3, 3]},
+    {"days_of_week": []},
+    {"days_of_month": [0]},
+    {"days_of_month": [-1, 15]},
+    {"weeks_of_month": [0]},
+    {"weeks_of_month": [-1]},
+    {"months_of_year": [1, 12]},
+    {"days_of_week": [1], "months_of_year": [2]},
+    {"days_of_month": [1], "weeks_of_month": [1]},
+    {"days_of_week": [1], "days_of_month": None},
+]
+
+
+@pytest.mark.parametrize("rule_type", ["daily", "weekly", "monthly", "yearly"])
+@pytest.mark.parametrize("lists", RULES)
+def test_the_recurrence_schema_accepts_what_the_rule_checks_accept(
+    merged: dict[str, Any], rule_type: str, lists: dict[str, Any]
+) -> None:
+    from common.schemas.todos import Recurrence
+
+    rule = {"type": rule_type, "interval": 2, "start_at": "2030-01-06T09:00:00Z", **lists}
+    components = {"components": merged["components"]}
+    validator = jsonschema_rs.validator_for(
+        {**components, "$ref": "#/components/schemas/RecurrenceIn"}
+    )
+    try:
+        accepted = Recurrence.model_validate_json(json.dumps(rule), strict=True).problems() == []
+    except ValidationError:
+        accepted = False
+    assert validator.is_valid(rule) == accepted, rule

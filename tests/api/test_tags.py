@@ -1,4 +1,4 @@
-"""Tags (api-v1 §5) through the `tags` function's entry point."""
+"""Tags (docs/api.md §5) through the `tags` function's entry point."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Todos (api-v1 §6): every endpoint and its error statuses, through the entry point."""
+"""Todos (docs/api.md §6): every endpoint and its error statuses, through the entry point."""
 
 from __future__ import annotations
 
@@ -288,24 +288,46 @@ def test_complete_and_reopen_a_plain_todo(client: Client, me: Account) -> None:
     assert reopened["version"] == 3
 
 
-def test_completing_a_recurring_todo_moves_it_in_the_owners_time_zone(client: Client) -> None:
-    me = register(client, timezone="Europe/Berlin")
-    berlin = ZoneInfo("Europe/Berlin")
-    start = datetime(2026, 1, 5, 9, 0, tzinfo=berlin)  # 09:00 in Berlin, winter time
+def complete_a_daily_todo(
+    client: Client, me: Account, start: datetime, remind_before: timedelta
+) -> dict[str, Any]:
+    """Create a todo due daily from `start`, reminding `remind_before` ahead; complete it."""
     todo = create(
         client,
         me,
         deadline=start.isoformat(),
-        remind_at=(start - timedelta(minutes=30)).isoformat(),
+        remind_at=(start - remind_before).isoformat(),
         recurrence={"type": "daily", "interval": 1, "start_at": start.isoformat()},
     )
-    moved = client.post(f"/v1/todos/{todo['id']}/complete", headers=me.headers).get_json()
+    completed: dict[str, Any] = client.post(
+        f"/v1/todos/{todo['id']}/complete", headers=me.headers
+    ).get_json()
+    return completed
+
+
+def test_completing_a_recurring_todo_moves_it_in_the_owners_time_zone(client: Client) -> None:
+    me = register(client, timezone="Europe/Berlin")
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=berlin)  # 09:00 in Berlin, winter time
+    moved = complete_a_daily_todo(client, me, start, timedelta(minutes=30))
     deadline = datetime.fromisoformat(moved["deadline"])
     local = deadline.astimezone(berlin)
     now = datetime.now(UTC)
     assert (local.hour, local.minute) == (9, 0)  # 09:00 local, whatever the season
     assert now < deadline <= now + timedelta(days=1)
     assert datetime.fromisoformat(moved["remind_at"]) == deadline - timedelta(minutes=30)
+    assert moved["done"] is False
+
+
+def test_completing_a_recurring_todo_early_moves_it_past_its_deadline(
+    client: Client, me: Account
+) -> None:
+    """The next occurrence after the later of now and the deadline: finishing ahead of time
+    schedules the following one (it used to land on the deadline itself: no change)."""
+    start = (datetime.now(UTC) + timedelta(days=10)).replace(minute=0, second=0, microsecond=0)
+    moved = complete_a_daily_todo(client, me, start, timedelta(minutes=15))
+    assert datetime.fromisoformat(moved["deadline"]) == start + timedelta(days=1)  # owner in UTC
+    assert datetime.fromisoformat(moved["remind_at"]) == start + timedelta(days=1, minutes=-15)
     assert moved["done"] is False
 
 

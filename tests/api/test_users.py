@@ -1,4 +1,4 @@
-"""The `users` function (api-v1 §4) through HTTP: the signed-in user's profile and account."""
+"""The `users` function (docs/api.md §4) through HTTP: the signed-in user's profile and account."""
 
 from __future__ import annotations
 
