@@ -71,8 +71,35 @@ class HCLError(Exception):
 
 
 PUNCT = sorted(
-    ["==", "!=", "<=", ">=", "&&", "||", "=>", "...", "{", "}", "[", "]", "(", ")", "=", ",",
-     ".", ":", "?", "!", "+", "-", "*", "/", "%", "<", ">"],
+    [
+        "==",
+        "!=",
+        "<=",
+        ">=",
+        "&&",
+        "||",
+        "=>",
+        "...",
+        "{",
+        "}",
+        "[",
+        "]",
+        "(",
+        ")",
+        "=",
+        ",",
+        ".",
+        ":",
+        "?",
+        "!",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "<",
+        ">",
+    ],
     key=len,
     reverse=True,
 )
@@ -374,7 +401,9 @@ class Checker:
                     table = self.config.resources if block.type == "resource" else self.config.data
                     key = (block.labels[0], block.labels[1])
                     if key in table:
-                        self.report(file, block.line, f"{block.type} {'.'.join(key)} declared twice")
+                        self.report(
+                            file, block.line, f"{block.type} {'.'.join(key)} declared twice"
+                        )
                     table[key] = (file, block)
                 elif block.type == "variable" and block.labels:
                     self.config.variables.add(block.labels[0])
@@ -449,24 +478,27 @@ class Checker:
         for item in block.body:
             if isinstance(item, Attribute):
                 given.add(item.name)
-                if top and item.name in META_RESOURCE and not (
-                    top == "data" and item.name == "provider" and False
-                ):
+                if top and item.name in META_RESOURCE:
                     continue
                 spec = attributes.get(item.name)
                 if spec is None:
                     if item.name in blocks:
-                        self.report(file, item.line, f"{where}: {item.name} is a block, not an argument")
+                        self.report(
+                            file, item.line, f"{where}: {item.name} is a block, not an argument"
+                        )
                     else:
                         self.report(
                             file,
                             item.line,
-                            f"{where}: unsupported argument {item.name}{_near(item.name, attributes)}",
+                            f"{where}: unsupported argument {item.name}"
+                            + _near(item.name, attributes),
                         )
                     continue
                 mode = spec if isinstance(spec, str) else spec.get("mode")
                 if mode == "c":
-                    self.report(file, item.line, f"{where}: {item.name} is computed, it cannot be set")
+                    self.report(
+                        file, item.line, f"{where}: {item.name} is computed, it cannot be set"
+                    )
                 if isinstance(spec, dict):
                     self.check_object(file, item, spec, f"{where}.{item.name}")
                 continue
@@ -475,12 +507,16 @@ class Checker:
                 given.add(name)
                 if name not in blocks:
                     self.report(
-                        file, item.line, f"{where}: unsupported block type {name}{_near(name, blocks)}"
+                        file,
+                        item.line,
+                        f"{where}: unsupported block type {name}{_near(name, blocks)}",
                     )
                     continue
                 extra = set(item.attributes()) - {"for_each", "iterator", "labels"}
                 for attribute in sorted(extra):
-                    self.report(file, item.line, f"{where}: dynamic {name}: unsupported {attribute}")
+                    self.report(
+                        file, item.line, f"{where}: dynamic {name}: unsupported {attribute}"
+                    )
                 for content in item.blocks("content"):
                     self.check_body(file, content, blocks[name], f"{where}.{name}")
                 continue
@@ -491,7 +527,9 @@ class Checker:
             given.add(item.type)
             if item.type not in blocks:
                 hint = (
-                    " (an attribute: use `=`)" if item.type in attributes else _near(item.type, blocks)
+                    " (an attribute: use `=`)"
+                    if item.type in attributes
+                    else _near(item.type, blocks)
                 )
                 self.report(file, item.line, f"{where}: unsupported block type {item.type}{hint}")
                 continue
@@ -505,7 +543,9 @@ class Checker:
             if spec.get("min_items", 0) > 0 and name not in given:
                 self.report(file, block.line, f"{where}: at least one {name} block is required")
             if "max_items" in spec and count > spec["max_items"]:
-                self.report(file, block.line, f"{where}: at most {spec['max_items']} {name} block(s)")
+                self.report(
+                    file, block.line, f"{where}: at most {spec['max_items']} {name} block(s)"
+                )
 
     def check_object(self, file: str, item: Attribute, spec: dict[str, Any], where: str) -> None:
         """A nested attribute given as an object literal: its keys must exist."""
@@ -519,12 +559,18 @@ class Checker:
                 depth += 1
             elif token.text in "}])" and token.kind == "punct":
                 depth -= 1
-            elif depth == 1 and token.kind in ("ident", "string") and i + 1 < len(tokens):
-                if tokens[i + 1].text in ("=", ":") and (i == 1 or tokens[i - 1].text in (",", "{")):
-                    if token.text not in nested["attributes"]:
-                        self.report(file, token.line, f"{where}: unsupported attribute {token.text}")
+            elif (
+                depth == 1
+                and token.kind in ("ident", "string")
+                and i + 1 < len(tokens)
+                and tokens[i + 1].text == "="
+                and token.text not in nested["attributes"]
+            ):
+                self.report(file, token.line, f"{where}: unsupported attribute {token.text}")
 
-    def check_ignore_changes(self, file: str, block: Block, schema: dict[str, Any], label: str) -> None:
+    def check_ignore_changes(
+        self, file: str, block: Block, schema: dict[str, Any], label: str
+    ) -> None:
         for lifecycle in block.blocks("lifecycle"):
             attribute = lifecycle.attributes().get("ignore_changes")
             if attribute is None:
@@ -640,7 +686,11 @@ def object_strings(tokens: list[Token]) -> dict[str, str]:
     """{ source = "x", version = "y" } -> {"source": "x", "version": "y"}."""
     out = {}
     for i in range(len(tokens) - 2):
-        if tokens[i].kind == "ident" and tokens[i + 1].text == "=" and tokens[i + 2].kind == "string":
+        if (
+            tokens[i].kind == "ident"
+            and tokens[i + 1].text == "="
+            and tokens[i + 2].kind == "string"
+        ):
             out[tokens[i].text] = tokens[i + 2].text
     return out
 
@@ -658,7 +708,9 @@ def pinned_problem(constraint: str, facts_version: str) -> str | None:
         "(or regenerate the facts for the version you want)"
     )
     if match is None:
-        return f'version "{constraint}" admits versions other than {facts_version}\'s series; {want}'
+        return (
+            f'version "{constraint}" admits versions other than {facts_version}\'s series; {want}'
+        )
     pinned = _version(match[2])
     if match[1] == "~>":
         if pinned[:2] != have[:2] or have < pinned:

@@ -29,6 +29,7 @@ has the exact commands for the versions infra/versions.tf pins.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import subprocess
@@ -91,7 +92,7 @@ class Func:
     env: Env | None = None  # closures
 
 
-class Return(Exception):  # noqa: N818 (control flow, not an error)
+class Return(Exception):  # control flow, not an error
     def __init__(self, value: Any) -> None:
         self.value = value
 
@@ -260,9 +261,11 @@ class Interpreter:
                 continue
             for spec in _walk(decl, "import_spec"):
                 ipath = json.loads(
-                    src[spec.child_by_field_name("path").start_byte : spec.child_by_field_name(
-                        "path"
-                    ).end_byte].decode()
+                    src[
+                        spec.child_by_field_name("path").start_byte : spec.child_by_field_name(
+                            "path"
+                        ).end_byte
+                    ].decode()
                 )
                 name = spec.child_by_field_name("name")
                 alias = src[name.start_byte : name.end_byte].decode() if name else None
@@ -414,10 +417,8 @@ class Interpreter:
             # accepted); a return inside a branch does not end the function.
             for branch in (consequence, alternative):
                 if branch is not None:
-                    try:
+                    with contextlib.suppress(Return):
                         self.exec(branch, pkg, file, Env(inner))
-                    except Return:
-                        pass
             return
         if kind == "for_statement":
             self._exec_for(stmt, pkg, file, env)
@@ -461,7 +462,7 @@ class Interpreter:
 
     # expressions
 
-    def eval(self, node: Any, pkg: Package, file: GoFile, env: Env) -> Any:  # noqa: C901
+    def eval(self, node: Any, pkg: Package, file: GoFile, env: Env) -> Any:
         kind = node.type
         if kind in ("interpreted_string_literal", "raw_string_literal"):
             return go_string(file, node)
@@ -528,9 +529,9 @@ class Interpreter:
         b = self.eval(node.child_by_field_name("right"), pkg, file, env)
         if operator == "+" and isinstance(a, str) and isinstance(b, str):
             return a + b
-        if operator in ("==", "!=") and not isinstance(a, Unknown) and not isinstance(b, Unknown):
-            if isinstance(a, (str, int, bool, Symbol)) and isinstance(b, (str, int, bool, Symbol)):
-                return (a == b) == (operator == "==")
+        comparable = (str, int, bool, Symbol)
+        if operator in ("==", "!=") and isinstance(a, comparable) and isinstance(b, comparable):
+            return (a == b) == (operator == "==")
         if operator == "&&" and (a is False or b is False):
             return False
         if operator == "||" and (a is True or b is True):
@@ -545,12 +546,12 @@ class Interpreter:
         if operand.type == "identifier":
             alias = file.text(operand)
             found, _ = env.lookup(alias)
-            if not found and alias not in pkg.values and alias not in pkg.funcs:
-                if alias in file.imports:
-                    target = self.package(file.imports[alias])
-                    if target is None:
-                        return Symbol(f"{file.imports[alias]}.{name}")
-                    return self.package_value(target, name)
+            local = found or alias in pkg.values or alias in pkg.funcs
+            if not local and alias in file.imports:
+                target = self.package(file.imports[alias])
+                if target is None:
+                    return Symbol(f"{file.imports[alias]}.{name}")
+                return self.package_value(target, name)
         owner = self.eval(operand, pkg, file, env)
         if isinstance(owner, Struct):
             if name in owner.fields:
@@ -646,7 +647,9 @@ class Interpreter:
                 continue
             elem = value.fields.get("Elem")
             if isinstance(elem, Struct) and elem.type == f"{SDK}.Resource":
-                elem = Struct(elem.type, {"Schema": self._datasource_schema(elem.fields.get("Schema"))})
+                elem = Struct(
+                    elem.type, {"Schema": self._datasource_schema(elem.fields.get("Schema"))}
+                )
             out[key] = Struct(
                 value.type, {"Computed": True, "Type": value.fields.get("Type"), "Elem": elem}
             )
@@ -767,9 +770,11 @@ def sdk_block(schema_map: Any, top: Any = None) -> dict[str, Any]:
             out["open"] = True
             continue
         fields = spec.fields
-        type_name = fields["Type"].name.rsplit(".", 1)[-1] if isinstance(
-            fields.get("Type"), Symbol
-        ) else None
+        type_name = (
+            fields["Type"].name.rsplit(".", 1)[-1]
+            if isinstance(fields.get("Type"), Symbol)
+            else None
+        )
         if type_name is None:
             out["open"] = True
             continue
@@ -819,9 +824,9 @@ FW_NESTING = {"List": "list", "Set": "set", "Single": "single", "Map": "map"}
 def fw_block(attributes: Any, blocks: Any) -> dict[str, Any]:
     """plugin-framework: Attributes/Blocks maps -> facts of one block."""
     out: dict[str, Any] = {"attributes": {}, "blocks": {}}
-    for name, attr in sorted((attributes or {}).items()) if isinstance(
-        attributes, dict
-    ) else [("", None)]:
+    for name, attr in (
+        sorted((attributes or {}).items()) if isinstance(attributes, dict) else [("", None)]
+    ):
         if not isinstance(attr, Struct):
             out["open"] = True
             continue
@@ -831,7 +836,11 @@ def fw_block(attributes: Any, blocks: Any) -> dict[str, Any]:
         if match:
             obj = attr.fields.get("NestedObject") if match[1] != "Single" else attr
             inner = fw_block(getattr(obj, "fields", {}).get("Attributes"), None)
-            out["attributes"][name] = {"mode": mode, "nesting": FW_NESTING[match[1]], "block": inner}
+            out["attributes"][name] = {
+                "mode": mode,
+                "nesting": FW_NESTING[match[1]],
+                "block": inner,
+            }
         else:
             out["attributes"][name] = mode
     if blocks is not None and not isinstance(blocks, dict):
@@ -859,8 +868,13 @@ def fw_block(attributes: Any, blocks: Any) -> dict[str, Any]:
 
 def google_registrations(interp: Interpreter) -> Iterator[tuple[str, str, Any]]:
     """(kind, type name, schema facts) for every registry.Schema / registry.Framework*."""
-    listing = interp.tree._git("grep", "-l", "-E", r"registry\.(Schema|Framework)", interp.tree.ref,
-                               "--", "google/") if interp.tree.git else b""
+    listing = (
+        interp.tree._git(
+            "grep", "-l", "-E", r"registry\.(Schema|Framework)", interp.tree.ref, "--", "google/"
+        )
+        if interp.tree.git
+        else b""
+    )
     files = sorted({line.split(":", 1)[1] for line in listing.decode().splitlines()})
     directories = sorted({f.rsplit("/", 1)[0] for f in files if not f.endswith("_test.go")})
     for directory in directories:
@@ -924,11 +938,13 @@ def framework_facts(interp: Interpreter, constructor: Any) -> tuple[str | None, 
     return (type_name if isinstance(type_name, str) else None), facts
 
 
-def framework_registrations(interp: Interpreter, provider_dir: str) -> Iterator[tuple[str, str, Any]]:
+def framework_registrations(
+    interp: Interpreter, provider_dir: str
+) -> Iterator[tuple[str, str, Any]]:
     """Resources()/DataSources() of the provider type in provider_dir."""
     pkg = interp.package(f"{interp.module}/{provider_dir}")
     assert pkg is not None, provider_dir
-    for (receiver, name), (node, file) in sorted(pkg.methods.items()):
+    for (_receiver, name), (node, file) in sorted(pkg.methods.items()):
         if name not in ("Resources", "DataSources"):
             continue
         kind = "resource" if name == "Resources" else "data"
@@ -944,7 +960,7 @@ def framework_registrations(interp: Interpreter, provider_dir: str) -> Iterator[
 
 
 def extract(tree: Tree, provider: str) -> dict[str, Any]:
-    module, source, style = PROVIDERS[provider]
+    module, _, style = PROVIDERS[provider]
     interp = Interpreter(tree, module, provider)
     found: dict[str, dict[str, Any]] = {"resource": {}, "data": {}}
     if style == "registry":
