@@ -23,8 +23,11 @@ install: $(STAMP) ## create .venv with the locked dependencies
 dev: install ## serve the whole API on http://localhost:$${PORT:-8080} (embedded PostgreSQL unless DATABASE_URL)
 	$(BIN)/python -m devtools.dev
 
-test: install ## run the whole test suite (embedded PostgreSQL unless DATABASE_URL); PYTEST_ARGS=...
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: install ## run the whole test suite (embedded PostgreSQL unless DATABASE_URL), with coverage; PYTEST_ARGS=...
+	@rm -rf .sealy/coverage && mkdir -p .sealy/coverage
+	$(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m coverage combine -q
+	@$(BIN)/python -m coverage report --sort=cover --skip-covered
 
 lint: install ## ruff (lint + format check), mypy on common/, infra and workflow checks
 	$(BIN)/ruff check .

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     db_iam_auth: bool = True
     db_ip_type: Literal["private", "public", "psc"] = "private"
     # Pool: per process. The sum over all functions is checked against
-    # max_connections in functions.json (tests/unit/test_pool_budget.py).
+    # max_connections in functions.json (tests/deploy/test_functions_list.py).
     db_pool_size: int = Field(default=5, ge=1, le=50)
     db_max_overflow: int = Field(default=2, ge=0, le=50)
     db_pool_timeout_s: float = Field(default=5.0, gt=0)

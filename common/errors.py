@@ -2,12 +2,17 @@
 
 Each subclass carries its status; the title is the status's standard phrase and the
 `type` is `about:blank` (RFC 9457 §4.2.1), so `detail` says what happened this time.
+
+An error normally rolls the request's transaction back. One raised with `keep_writes=True`
+is answered after the transaction commits: a refused sign-in keeps the failure it counted
+(common.auth.checks).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Self
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,7 @@ class FieldError:
 class ApiError(Exception):
     status: int = 500
     default_detail: str = "The request could not be completed."
+    keep_writes: bool = False  # commit the request's writes, then answer this problem
 
     def __init__(
         self,
@@ -31,6 +37,11 @@ class ApiError(Exception):
         self.errors = errors
         self.headers = headers or {}
         super().__init__(self.detail)
+
+    def keeping_writes(self) -> Self:
+        """This error, answered after the request's writes are committed."""
+        self.keep_writes = True
+        return self
 
     @property
     def title(self) -> str:

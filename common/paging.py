@@ -164,32 +164,19 @@ def decode_cursor(cursor: str, *, scope: str, sort: SortKey) -> tuple[Any, uuid.
 
 
 def next_cursor(
-    rows: list[Any], *, limit: int, scope: str, sort: SortKey, key: str
+    rows: list[Any], *, limit: int, scope: str, sort: SortKey
 ) -> tuple[list[Any], str | None]:
-    """Trim the `limit + 1` rows a page query fetched; a cursor only if more rows exist."""
+    """Trim the `limit + 1` rows a page query fetched; a cursor only if more rows exist.
+    Rows are mappings with `id` and the sort column."""
     if len(rows) <= limit:
         return rows, None
     page = rows[:limit]
     last = page[-1]
-    return page, encode_cursor(scope=scope, sort=sort, value=last[key], last_id=last["id"])
+    value = last[sort.column.name]
+    return page, encode_cursor(scope=scope, sort=sort, value=value, last_id=last["id"])
 
 
-def paginate(
-    *,
-    resource: str,
-    user_id: uuid.UUID,
-    sort_name: str,
-    sort: SortKey,
-    filters: dict[str, Any],
-    limit: int,
-    cursor: str | None,
-    fetch: Any,
-) -> tuple[list[Any], str | None]:
-    """Run `fetch(after)` for the page after `cursor`; return the page and the next cursor.
-
-    `fetch` receives the decoded (value, id) position or None and returns up to limit + 1
-    rows (mappings with `id` and the sort column)."""
-    scope = list_scope(resource=resource, user_id=user_id, sort=sort_name, filters=filters)
-    after = decode_cursor(cursor, scope=scope, sort=sort) if cursor is not None else None
-    rows = fetch(after)
-    return next_cursor(rows, limit=limit, scope=scope, sort=sort, key=sort.column.name)
+def position(cursor: str | None, *, scope: str, sort: SortKey) -> tuple[Any, uuid.UUID] | None:
+    """Where the page after `cursor` starts: None for the first page, else the decoded
+    (value, id) of the last row seen (a 422 for a cursor not made for this list)."""
+    return None if cursor is None else decode_cursor(cursor, scope=scope, sort=sort)

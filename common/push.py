@@ -140,7 +140,7 @@ def _record(outcomes: Sequence[db.Outcome]) -> int:
     for attempt in range(1, RECORD_ATTEMPTS + 1):
         try:
             with new_session() as session, session.begin():
-                return db.record_outcomes(session, outcomes)
+                return db.record_outcomes(session=session, outcomes=outcomes)
         except Exception as exc:
             if attempt == RECORD_ATTEMPTS or not is_retryable(exc):
                 raise
@@ -161,14 +161,14 @@ def dispatch() -> DispatchTotals:
     deadline = time.monotonic() + ROUNDS_DEADLINE_S
     try:
         with new_session() as session, session.begin():
-            housekeeping.purge(session)
+            housekeeping.purge(session=session)
     except Exception as exc:  # housekeeping must not hold up the pushes; the next run retries
         log.warning("housekeeping failed: %s", type(exc).__name__)
     for _ in range(MAX_ROUNDS):
         with new_session() as session, session.begin():
-            events = db.arm_share_events(session, limit=db.ARM_BATCH)
-            todos = db.arm_reminders(session, limit=db.ARM_BATCH)
-            claimed = db.claim_deliveries(session, limit=db.SEND_BATCH)
+            events = db.arm_share_events(session=session, limit=db.ARM_BATCH)
+            todos = db.arm_reminders(session=session, limit=db.ARM_BATCH)
+            claimed = db.claim_deliveries(session=session, limit=db.SEND_BATCH)
         if claimed:
             outcomes = send(claimed)
             totals.pruned += _record(outcomes)

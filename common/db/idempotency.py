@@ -44,7 +44,7 @@ def fingerprint(*, method: str, path: str, body: Any) -> bytes:
     return hashlib.sha256(canonical.encode()).digest()
 
 
-def lock_and_find(session: Session, *, user_id: uuid.UUID, key: str) -> tuple[bool, Stored | None]:
+def lock_and_find(*, session: Session, user_id: uuid.UUID, key: str) -> tuple[bool, Stored | None]:
     """(got the lock, the stored response if any) in one statement."""
     lock_key = func.hashtextextended(literal(f"{user_id}:{key}"), 0)
     k = _table.alias("k")
@@ -70,8 +70,8 @@ def lock_and_find(session: Session, *, user_id: uuid.UUID, key: str) -> tuple[bo
 
 
 def store(
-    session: Session,
     *,
+    session: Session,
     user_id: uuid.UUID,
     key: str,
     fingerprint: bytes,

@@ -122,6 +122,8 @@ class User(Base):
     username: Mapped[str] = mapped_column(Text)
     display_name: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(CITEXT(), unique=True)
+    # True once the email is proven the user's (a mailed code, or a provider that verified it)
+    email_verified: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     is_system: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     timezone: Mapped[str | None] = mapped_column(Text)
@@ -526,7 +528,7 @@ class RefreshToken(Base):
     __tablename__ = "refresh_tokens"
     __table_args__ = (
         CheckConstraint("octet_length(token_hash) = 32", name="token_hash_sha256"),
-        # serves the purge of expired tokens (common.db.accounts.expired_rows)
+        # serves the purge of expired tokens (common.db.sessions.expired_rows)
         Index("ix_refresh_tokens_expires_at", "expires_at"),
     )
 
@@ -543,7 +545,7 @@ class LoginThrottle(Base):
     """Failed password checks in the current fixed window, per email or per client address
     (`email`, `client`), and refused registrations per client address (`register`).
 
-    `subject` is the SHA-256 of the normalised email or address (see common.db.accounts), so
+    `subject` is the SHA-256 of the normalised email or address (see common.db.throttles), so
     the table never holds an email typed at the login form. A row whose window has passed
     counts as empty; the next failure restarts it.
     """
@@ -552,7 +554,7 @@ class LoginThrottle(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('email', 'client', 'register')", name="kind"),
         CheckConstraint("failures >= 0", name="failures_non_negative"),
-        # serves the purge of finished windows (common.db.accounts.expired_rows)
+        # serves the purge of finished windows (common.db.throttles.expired_rows)
         Index("ix_login_throttles_window_started_at", "window_started_at"),
     )
 

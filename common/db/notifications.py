@@ -6,7 +6,7 @@ Tables (common/db/models.py, "notifications"):
   someone else); the former owner's undelivered messages for it are dropped in the same
   statement. A user keeps at most `MAX_DEVICES`: registering one more forgets the least
   recently seen.
-- `share_events`: the outbox. `common.db.shares.put_share` writes a row in the statement
+- `share_events`: the outbox. `common.shareable.links.put_share` writes a row in the statement
   that creates the share, so an event exists exactly when its share was committed.
 - `todo_reminders`: receipts keyed by (todo_id, remind_at). A receipt means "the reminder
   for this `remind_at` value has been fanned out"; its primary key is what sends a reminder
@@ -25,7 +25,7 @@ Dispatch (`common.push.dispatch`) runs rounds of these steps, each a single stat
    queues deliveries only for the receipts it inserted. Two overlapping dispatches never
    both insert a receipt, so a reminder is fanned out once even when one dispatch's
    snapshot predates the other's commit. Recipients: the owner and every user with live
-   access, the same rule as `common.db.access.received`: a share of the todo itself, or a
+   access, the same rule as `common.shareable.access.received`: a share of the todo itself, or a
    `recursive` share of an ancestor, not expired. Revoked shares are rows that no longer
    exist; deleted todos are never due.
 3. `claim_deliveries`: up to `SEND_BATCH` (FCM's `send_each` limit) pending deliveries whose
@@ -83,7 +83,6 @@ from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
-from common.db.access import live_share
 from common.db.models import (
     Device,
     DevicePlatform,
@@ -96,6 +95,7 @@ from common.db.models import (
     delivery_state_enum,
 )
 from common.db.tables import bounded_delete, table
+from common.shareable.access import live_share
 
 devices = table(Device)
 share_events = table(ShareEvent)
@@ -125,7 +125,7 @@ _DEVICE_COLUMNS = ("id", "platform", "created_at", "last_seen_at")
 
 
 def put_device(
-    session: Session, *, me: uuid.UUID, token: str, platform: DevicePlatform
+    *, session: Session, me: uuid.UUID, token: str, platform: DevicePlatform
 ) -> RowMapping:
     """Register the token for the caller, or refresh it; a token held by another user moves.
 
@@ -171,7 +171,7 @@ def put_device(
     return session.execute(stmt).mappings().one()
 
 
-def list_devices(session: Session, *, me: uuid.UUID) -> list[RowMapping]:
+def list_devices(*, session: Session, me: uuid.UUID) -> list[RowMapping]:
     """The caller's devices (at most MAX_DEVICES), oldest registration first."""
     d = devices
     stmt = (
@@ -182,7 +182,7 @@ def list_devices(session: Session, *, me: uuid.UUID) -> list[RowMapping]:
     return list(session.execute(stmt).mappings())
 
 
-def delete_device(session: Session, *, me: uuid.UUID, device_id: uuid.UUID) -> bool:
+def delete_device(*, session: Session, me: uuid.UUID, device_id: uuid.UUID) -> bool:
     """Forget one of the caller's devices (and its undelivered messages); False if not theirs."""
     d = devices
     stmt = delete(d).where(d.c.id == device_id, d.c.user_id == me).returning(d.c.id)
@@ -197,7 +197,7 @@ def _text(value: str) -> Any:
     return cast(literal(value), Text)
 
 
-def _queue(session: Session, taken: CTE, messages: Select[Any]) -> int:
+def _queue(*, session: Session, taken: CTE, messages: Select[Any]) -> int:
     """Insert `messages` (user_id, device_id, kind, title, body, data) as deliveries, in the
     statement whose CTE `taken` claimed their source rows; returns how many it claimed."""
     queued = (
@@ -213,7 +213,7 @@ def _queue(session: Session, taken: CTE, messages: Select[Any]) -> int:
     return int(session.execute(stmt).one()[0])
 
 
-def arm_share_events(session: Session, *, limit: int) -> int:
+def arm_share_events(*, session: Session, limit: int) -> int:
     """Turn up to `limit` unprocessed share events into deliveries; returns the events taken."""
     e = share_events
     claimed = (
@@ -254,10 +254,10 @@ def arm_share_events(session: Session, *, limit: int) -> int:
             actor, actor.c.id == processed.c.actor_id
         )
     )
-    return _queue(session, processed, messages)
+    return _queue(session=session, taken=processed, messages=messages)
 
 
-def arm_reminders(session: Session, *, limit: int) -> int:
+def arm_reminders(*, session: Session, limit: int) -> int:
     """Fan out up to `limit` due reminders to their recipients' devices; returns todos taken."""
     t, r, s = todos, reminders, shared_todos
     due = (
@@ -283,7 +283,7 @@ def arm_reminders(session: Session, *, limit: int) -> int:
         .cte("armed")
     )
     # Each armed todo with itself and its ancestors, climbing only through live todos: a
-    # recursive share of any of them reaches the todo (as common.db.access descends).
+    # recursive share of any of them reaches the todo (as common.shareable.access descends).
     chain = select(armed.c.todo_id, armed.c.todo_id.label("node_id")).cte("chain", recursive=True)
     node = t.alias("node")
     chain = chain.union(
@@ -322,13 +322,13 @@ def arm_reminders(session: Session, *, limit: int) -> int:
             due, due.c.id == recipients.c.todo_id
         )
     )
-    return _queue(session, due, messages)
+    return _queue(session=session, taken=due, messages=messages)
 
 
 # --- dispatch: the queue ----------------------------------------------------------------
 
 
-def claim_deliveries(session: Session, *, limit: int) -> list[RowMapping]:
+def claim_deliveries(*, session: Session, limit: int) -> list[RowMapping]:
     """Claim up to `limit` due deliveries: one more attempt each, leased for `LEASE`.
 
     Rows: id, device_id, token, title, body, data, attempts."""
@@ -372,7 +372,7 @@ class Outcome:
     error: str | None = None
 
 
-def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> int:
+def record_outcomes(*, session: Session, outcomes: Sequence[Outcome]) -> int:
     """Record a sent batch in one statement; returns how many devices were pruned.
 
     Deliveries to pruned devices are not updated: deleting the device deletes them."""

@@ -29,7 +29,7 @@ def _mine(me: uuid.UUID, tag_id: uuid.UUID) -> list[Any]:
     return [tags.c.id == tag_id, tags.c.user_id == me, tags.c.deleted_at.is_(None)]
 
 
-def create_tag(session: Session, *, me: uuid.UUID, name: str) -> RowMapping:
+def create_tag(*, session: Session, me: uuid.UUID, name: str) -> RowMapping:
     stmt = (
         insert(tags)
         .values(name=name, user_id=me)
@@ -44,7 +44,7 @@ def create_tag(session: Session, *, me: uuid.UUID, name: str) -> RowMapping:
     return row
 
 
-def get_tag(session: Session, *, me: uuid.UUID, tag_id: uuid.UUID) -> RowMapping:
+def get_tag(*, session: Session, me: uuid.UUID, tag_id: uuid.UUID) -> RowMapping:
     row = session.execute(select(*_COLUMNS).where(*_mine(me, tag_id))).mappings().first()
     if row is None:
         raise errors.NotFound("No such tag.")
@@ -52,8 +52,8 @@ def get_tag(session: Session, *, me: uuid.UUID, tag_id: uuid.UUID) -> RowMapping
 
 
 def list_tags(
-    session: Session,
     *,
+    session: Session,
     me: uuid.UUID,
     sort: SortKey,
     limit: int,
@@ -67,8 +67,8 @@ def list_tags(
 
 
 def rename_tag(
-    session: Session,
     *,
+    session: Session,
     me: uuid.UUID,
     tag_id: uuid.UUID,
     name: str,
@@ -88,7 +88,7 @@ def rename_tag(
 
 
 def delete_tag(
-    session: Session, *, me: uuid.UUID, tag_id: uuid.UUID, versions: frozenset[int] | None
+    *, session: Session, me: uuid.UUID, tag_id: uuid.UUID, versions: frozenset[int] | None
 ) -> None:
     """Soft-delete the tag and detach it from every todo, memo and contact, in one statement."""
     gone = (

@@ -74,6 +74,7 @@ class UserOut(Schema):
 
     id: uuid.UUID
     email: str | None
+    email_verified: bool = Field(description="the email is proven to be the user's")
     username: str
     display_name: str | None
     timezone: str | None

@@ -1,12 +1,13 @@
-"""The `contacts` function (/v1/contacts): contacts with numbers/emails/addresses, sharing."""
+"""The `contacts` function (/v1/contacts): contacts with numbers/emails/addresses, sharing.
+
+Every route it serves is listed below, each handled by `common.shareable.routes.ItemRoutes`
+(bound to the contact resource as `items`). The contact SQL is common/shareable/contacts.py.
+"""
 
 import flask
 import functions_framework
 
-from common.db import contacts as db
-from common.db.access import CONTACTS
 from common.http import Api
-from common.resources import Resource, add_crud_routes
 from common.schemas.contacts import (
     SHAREE_WRITABLE,
     ContactCreate,
@@ -16,29 +17,102 @@ from common.schemas.contacts import (
     ContactUpdate,
 )
 from common.schemas.shares import ShareIn, ShareOut, SharePage
-from common.sharing import add_sharing_routes
+from common.shareable import contacts as sql
+from common.shareable.routes import ItemRoutes, Resource
 
 api = Api("contacts")
-add_crud_routes(
-    api,
+items = ItemRoutes(
     Resource(
-        spec=CONTACTS,
+        view=sql.VIEW,
         path="/v1/contacts",
-        out=ContactOut,
-        page=ContactPage,
-        create_body=ContactCreate,
-        update_body=ContactUpdate,
-        list_query=ContactListQuery,
-        sorts=db.SORTS,
         sharee_writable=SHAREE_WRITABLE,
-        get=db.get_contact,
-        list_page=db.list_contacts,
-        create=db.create_contact,
-        update=db.update_contact,
-        to_out=db.to_out,
-    ),
+        create=sql.create_contact,
+        update=sql.update_contact,
+    )
 )
-add_sharing_routes(api, CONTACTS, share_in=ShareIn, share_out=ShareOut, share_page=SharePage)
+
+ITEM = "/<uuid:item_id>"
+IF_MATCH = ("If-Match",)
+
+api.add(
+    "GET",
+    "/",
+    items.list_items,
+    query=ContactListQuery,
+    response=ContactPage,
+    summary="List contacts: own and shared with the caller",
+)
+api.add(
+    "POST",
+    "/",
+    items.create_item,
+    body=ContactCreate,
+    response=ContactOut,
+    status=201,
+    idempotent=True,
+    summary="Create a contact",
+)
+api.add("GET", ITEM, items.get_item, response=ContactOut, summary="One contact the caller can see")
+api.add(
+    "PATCH",
+    ITEM,
+    items.update_item,
+    body=ContactUpdate,
+    response=ContactOut,
+    errors=(403, 412),
+    headers=IF_MATCH,
+    summary="Change any subset of a contact's fields",
+)
+api.add(
+    "DELETE",
+    ITEM,
+    items.delete_item,
+    status=204,
+    errors=(403, 412),
+    headers=IF_MATCH,
+    summary="Delete a contact (owner only)",
+)
+api.add(
+    "PUT",
+    f"{ITEM}/tags/<uuid:tag_id>",
+    items.put_tag,
+    status=204,
+    errors=(403,),
+    summary="Tag the contact (idempotent)",
+)
+api.add(
+    "DELETE",
+    f"{ITEM}/tags/<uuid:tag_id>",
+    items.delete_tag,
+    status=204,
+    errors=(403,),
+    summary="Untag the contact (idempotent)",
+)
+api.add(
+    "GET",
+    f"{ITEM}/shares",
+    items.list_shares,
+    response=SharePage,
+    errors=(403,),
+    summary="The contact's shares (owner only)",
+)
+api.add(
+    "PUT",
+    f"{ITEM}/shares",
+    items.put_share,
+    body=ShareIn,
+    response=ShareOut,
+    errors=(403, 409),
+    summary="Share the contact with a user by email (create or update)",
+)
+api.add(
+    "DELETE",
+    f"{ITEM}/shares/<uuid:user_id>",
+    items.delete_share,
+    status=204,
+    errors=(403,),
+    summary="Revoke a user's share of the contact (idempotent)",
+)
 
 
 @functions_framework.http

@@ -1,12 +1,13 @@
-"""The `memos` function (/v1/memos): memos, memo tags, sharing."""
+"""The `memos` function (/v1/memos): memos, memo tags, sharing.
+
+Every route it serves is listed below, each handled by `common.shareable.routes.ItemRoutes`
+(bound to the memo resource as `items`). The memo SQL is common/shareable/memos.py.
+"""
 
 import flask
 import functions_framework
 
-from common.db import memos as db
-from common.db.access import MEMOS
 from common.http import Api
-from common.resources import Resource, add_crud_routes
 from common.schemas.memos import (
     SHAREE_WRITABLE,
     MemoCreate,
@@ -16,30 +17,102 @@ from common.schemas.memos import (
     MemoUpdate,
 )
 from common.schemas.shares import ShareIn, ShareOut, SharePage
-from common.sharing import add_sharing_routes
+from common.shareable import memos as sql
+from common.shareable.routes import ItemRoutes, Resource
 
 api = Api("memos")
-add_crud_routes(
-    api,
+items = ItemRoutes(
     Resource(
-        spec=MEMOS,
+        view=sql.VIEW,
         path="/v1/memos",
-        out=MemoOut,
-        page=MemoPage,
-        create_body=MemoCreate,
-        update_body=MemoUpdate,
-        list_query=MemoListQuery,
-        sorts=db.SORTS,
         sharee_writable=SHAREE_WRITABLE,
-        get=db.get_memo,
-        list_page=db.list_memos,
-        create=db.create_memo,
-        update=db.update_memo,
-        to_out=db.to_out,
-        list_out=lambda row: db.to_out(row, in_list=True),
-    ),
+        create=sql.create_memo,
+        update=sql.update_memo,
+    )
 )
-add_sharing_routes(api, MEMOS, share_in=ShareIn, share_out=ShareOut, share_page=SharePage)
+
+ITEM = "/<uuid:item_id>"
+IF_MATCH = ("If-Match",)
+
+api.add(
+    "GET",
+    "/",
+    items.list_items,
+    query=MemoListQuery,
+    response=MemoPage,
+    summary="List memos: own and shared with the caller",
+)
+api.add(
+    "POST",
+    "/",
+    items.create_item,
+    body=MemoCreate,
+    response=MemoOut,
+    status=201,
+    idempotent=True,
+    summary="Create a memo",
+)
+api.add("GET", ITEM, items.get_item, response=MemoOut, summary="One memo the caller can see")
+api.add(
+    "PATCH",
+    ITEM,
+    items.update_item,
+    body=MemoUpdate,
+    response=MemoOut,
+    errors=(403, 412),
+    headers=IF_MATCH,
+    summary="Change any subset of a memo's fields",
+)
+api.add(
+    "DELETE",
+    ITEM,
+    items.delete_item,
+    status=204,
+    errors=(403, 412),
+    headers=IF_MATCH,
+    summary="Delete a memo (owner only)",
+)
+api.add(
+    "PUT",
+    f"{ITEM}/tags/<uuid:tag_id>",
+    items.put_tag,
+    status=204,
+    errors=(403,),
+    summary="Tag the memo (idempotent)",
+)
+api.add(
+    "DELETE",
+    f"{ITEM}/tags/<uuid:tag_id>",
+    items.delete_tag,
+    status=204,
+    errors=(403,),
+    summary="Untag the memo (idempotent)",
+)
+api.add(
+    "GET",
+    f"{ITEM}/shares",
+    items.list_shares,
+    response=SharePage,
+    errors=(403,),
+    summary="The memo's shares (owner only)",
+)
+api.add(
+    "PUT",
+    f"{ITEM}/shares",
+    items.put_share,
+    body=ShareIn,
+    response=ShareOut,
+    errors=(403, 409),
+    summary="Share the memo with a user by email (create or update)",
+)
+api.add(
+    "DELETE",
+    f"{ITEM}/shares/<uuid:user_id>",
+    items.delete_share,
+    status=204,
+    errors=(403,),
+    summary="Revoke a user's share of the memo (idempotent)",
+)
 
 
 @functions_framework.http

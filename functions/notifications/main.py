@@ -17,21 +17,23 @@ api = Api("notifications")
 @api.route("PUT", "/devices", body=DeviceIn, response=DeviceOut)
 def put_device(ctx: Ctx, body: DeviceIn) -> DeviceOut:
     """Register a push token, or refresh it; a token held by another user moves to the caller."""
-    row = db.put_device(ctx.session, me=ctx.user_id, token=body.token, platform=body.platform)
+    row = db.put_device(
+        session=ctx.session, me=ctx.user_id, token=body.token, platform=body.platform
+    )
     return DeviceOut.model_validate(row)
 
 
 @api.route("GET", "/devices", response=DevicePage)
 def list_devices(ctx: Ctx) -> DevicePage:
     """The caller's devices."""
-    rows = db.list_devices(ctx.session, me=ctx.user_id)
+    rows = db.list_devices(session=ctx.session, me=ctx.user_id)
     return DevicePage(items=[DeviceOut.model_validate(row) for row in rows])
 
 
 @api.route("DELETE", "/devices/<uuid:device_id>", status=204)
 def delete_device(ctx: Ctx, device_id: uuid.UUID) -> None:
     """Forget one of the caller's devices."""
-    if not db.delete_device(ctx.session, me=ctx.user_id, device_id=device_id):
+    if not db.delete_device(session=ctx.session, me=ctx.user_id, device_id=device_id):
         raise errors.NotFound("No such device.")
 
 

@@ -5,9 +5,9 @@ import uuid
 import flask
 import functions_framework
 
+from common import paging
 from common.db import tags as db
 from common.http import Api, Ctx, Reply, etag
-from common.paging import paginate
 from common.schemas.tags import TagCreate, TagListQuery, TagOut, TagPage, TagUpdate
 
 api = Api("tags")
@@ -17,32 +17,26 @@ api = Api("tags")
 def list_tags(ctx: Ctx, query: TagListQuery) -> TagPage:
     """The caller's tags, by name unless `sort` says otherwise."""
     sort = db.SORTS[query.sort]
-    rows, cursor = paginate(
-        resource="tag",
-        user_id=ctx.user_id,
-        sort_name=query.sort,
-        sort=sort,
-        filters={},
-        limit=query.limit,
-        cursor=query.cursor,
-        fetch=lambda after: db.list_tags(
-            ctx.session, me=ctx.user_id, sort=sort, limit=query.limit, after=after
-        ),
+    scope = paging.list_scope(resource="tag", user_id=ctx.user_id, sort=query.sort, filters={})
+    after = paging.position(query.cursor, scope=scope, sort=sort)
+    rows = db.list_tags(
+        session=ctx.session, me=ctx.user_id, sort=sort, limit=query.limit, after=after
     )
-    return TagPage(items=[TagOut.model_validate(row) for row in rows], next_cursor=cursor)
+    page, cursor = paging.next_cursor(rows, limit=query.limit, scope=scope, sort=sort)
+    return TagPage(items=[TagOut.model_validate(row) for row in page], next_cursor=cursor)
 
 
 @api.route("POST", "/", body=TagCreate, response=TagOut, status=201, errors=(409,), idempotent=True)
 def create_tag(ctx: Ctx, body: TagCreate) -> Reply:
     """Create a tag; names are unique per user ignoring case (409)."""
-    tag = TagOut.model_validate(db.create_tag(ctx.session, me=ctx.user_id, name=body.name))
+    tag = TagOut.model_validate(db.create_tag(session=ctx.session, me=ctx.user_id, name=body.name))
     return Reply(tag, 201, {"Location": f"/v1/tags/{tag.id}", **etag(tag.version)})
 
 
 @api.route("GET", "/<uuid:tag_id>", response=TagOut)
 def get_tag(ctx: Ctx, tag_id: uuid.UUID) -> Reply:
     """One of the caller's tags."""
-    tag = TagOut.model_validate(db.get_tag(ctx.session, me=ctx.user_id, tag_id=tag_id))
+    tag = TagOut.model_validate(db.get_tag(session=ctx.session, me=ctx.user_id, tag_id=tag_id))
     return Reply(tag, headers=etag(tag.version))
 
 
@@ -57,7 +51,7 @@ def get_tag(ctx: Ctx, tag_id: uuid.UUID) -> Reply:
 def rename_tag(ctx: Ctx, tag_id: uuid.UUID, body: TagUpdate) -> Reply:
     """Rename a tag (409 if the caller has another tag of that name)."""
     row = db.rename_tag(
-        ctx.session, me=ctx.user_id, tag_id=tag_id, name=body.name, versions=ctx.if_match()
+        session=ctx.session, me=ctx.user_id, tag_id=tag_id, name=body.name, versions=ctx.if_match()
     )
     tag = TagOut.model_validate(row)
     return Reply(tag, headers=etag(tag.version))
@@ -66,7 +60,7 @@ def rename_tag(ctx: Ctx, tag_id: uuid.UUID, body: TagUpdate) -> Reply:
 @api.route("DELETE", "/<uuid:tag_id>", status=204, errors=(412,), headers=("If-Match",))
 def delete_tag(ctx: Ctx, tag_id: uuid.UUID) -> None:
     """Delete a tag; it is detached from every todo, memo and contact."""
-    db.delete_tag(ctx.session, me=ctx.user_id, tag_id=tag_id, versions=ctx.if_match())
+    db.delete_tag(session=ctx.session, me=ctx.user_id, tag_id=tag_id, versions=ctx.if_match())
 
 
 @functions_framework.http

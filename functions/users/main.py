@@ -15,8 +15,9 @@ import flask
 import functions_framework
 
 from common import errors
-from common.auth.checks import confirm_password, refusal
+from common.auth.checks import confirm_password
 from common.db import accounts
+from common.db import users as db
 from common.http import Api, Ctx, Reply, etag
 from common.schemas.users import AccountDelete, UserOut, UserUpdate
 
@@ -30,26 +31,26 @@ def _gone() -> errors.Unauthorized:
 @api.route("GET", "/me", response=UserOut)
 def get_me(ctx: Ctx) -> Reply:
     """The signed-in user."""
-    user = accounts.get_user(session=ctx.session, user_id=ctx.user_id)
+    user = db.get_user(session=ctx.session, user_id=ctx.user_id)
     if user is None:
         raise _gone()
-    return Reply(UserOut.model_validate(user), headers=etag(user.version))
+    return Reply(user, headers=etag(user["version"]))
 
 
 @api.route("PATCH", "/me", body=UserUpdate, response=UserOut, errors=(412,), headers=("If-Match",))
 def update_me(ctx: Ctx, body: UserUpdate) -> Reply:
     """Change the profile: username, display name, time zone, locale."""
-    user = accounts.update_user(
+    user = db.update_user(
         session=ctx.session,
         user_id=ctx.user_id,
         changes=body.model_dump(exclude_unset=True),
         versions=ctx.if_match(),
     )
     if user is None:
-        if accounts.get_user(session=ctx.session, user_id=ctx.user_id) is None:
+        if db.get_user(session=ctx.session, user_id=ctx.user_id) is None:
             raise _gone()
         raise errors.PreconditionFailed()
-    return Reply(UserOut.model_validate(user), headers=etag(user.version))
+    return Reply(user, headers=etag(user["version"]))
 
 
 @api.route(
@@ -60,7 +61,7 @@ def update_me(ctx: Ctx, body: UserUpdate) -> Reply:
     errors=(403, 412, 429),
     headers=("If-Match",),
 )
-def delete_me(ctx: Ctx, body: AccountDelete) -> flask.Response | None:
+def delete_me(ctx: Ctx, body: AccountDelete) -> None:
     """Erase the account and everything it owns (its password confirms)."""
     credentials = accounts.get_credentials(session=ctx.session, user_id=ctx.user_id)
     if credentials is None:
@@ -68,11 +69,8 @@ def delete_me(ctx: Ctx, body: AccountDelete) -> flask.Response | None:
     versions = ctx.if_match()
     if versions is not None and credentials.version not in versions:
         raise errors.PreconditionFailed()
-    refused = confirm_password(session=ctx.session, credentials=credentials, password=body.password)
-    if refused is not None:
-        return refusal(ctx, refused)
-    accounts.delete_user(session=ctx.session, user_id=ctx.user_id, email=credentials.email)
-    return None
+    confirm_password(session=ctx.session, credentials=credentials, password=body.password)
+    db.delete_user(session=ctx.session, user_id=ctx.user_id, email=credentials.email)
 
 
 @functions_framework.http

@@ -1,7 +1,7 @@
 """Registration throttle: `login_throttles` also counts refused registrations per address.
 
 `kind = 'register'` rows count the registrations refused (email taken, 409) per client
-address in the same 15-minute windows as the login throttle (common/db/accounts.py). Only the
+address in the same 15-minute windows as the login throttle (common/db/throttles.py). Only the
 CHECK constraint on `kind` changes; rewriting a CHECK takes a brief lock and a scan of this
 small table.
 

@@ -28,7 +28,7 @@ from werkzeug.test import Client
 
 from common.auth import passwords
 from common.config import get_settings
-from common.db.accounts import client_subject, email_subject, registration_subject
+from common.db.throttles import client_subject, email_subject, registration_subject
 from tests.api.helpers import assert_problem, error_fields
 from tests.factories import Account, register, strong_password, unique_email
 
@@ -117,6 +117,7 @@ def test_register_creates_the_account_and_signs_it_in(client: Client, queries: A
     assert set(user) == {
         "id",
         "email",
+        "email_verified",
         "username",
         "display_name",
         "timezone",
@@ -129,6 +130,7 @@ def test_register_creates_the_account_and_signs_it_in(client: Client, queries: A
     assert (user["username"], user["display_name"]) == ("ada", "Ada L.")
     assert (user["timezone"], user["locale"]) == ("Europe/London", "en-GB")
     assert user["user_type"] == "individual"
+    assert user["email_verified"] is False  # a password registration: not proven yet
     assert user["created_at"].endswith("Z")
     assert_token_pair(body["tokens"])
     assert me(client, body["tokens"]["access_token"]).get_json() == user

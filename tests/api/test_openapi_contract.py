@@ -13,12 +13,13 @@ Schemathesis then fuzzes the API against these documents (tests/reliability/test
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
+import functions_framework
 import jsonschema_rs
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -36,17 +37,14 @@ ERROR_STATUSES_OF_EVERY_ROUTE = {405, 500}
 
 
 def function_apis() -> dict[str, Any]:
-    """Each function's `Api`, loaded from its main.py as Cloud Functions loads it."""
+    """Each function's `Api`, loaded from its main.py as Cloud Functions loads it
+    (functions-framework keeps the module it loaded as `main`)."""
     apis = {}
     for name in function_names():
-        spec = importlib.util.spec_from_file_location(
-            f"contract_{name}", ROOT / "functions" / name / "main.py"
+        functions_framework.create_app(
+            target=name, source=str(ROOT / "functions" / name / "main.py")
         )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        apis[name] = module.api
+        apis[name] = sys.modules["main"].api
     return apis
 
 

@@ -12,7 +12,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import Client
 
-from common.db.accounts import email_subject
 from common.db.models import (
     AuthIdentity,
     AuthSession,
@@ -36,6 +35,7 @@ from common.db.models import (
     TodoTag,
     User,
 )
+from common.db.throttles import email_subject
 from tests.api.helpers import assert_problem, error_fields
 from tests.factories import Account, register
 
@@ -44,6 +44,7 @@ pytestmark = pytest.mark.api
 USER_FIELDS = {
     "id",
     "email",
+    "email_verified",
     "username",
     "display_name",
     "timezone",

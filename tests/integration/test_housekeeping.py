@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from common.db import accounts, housekeeping
+from common.db import housekeeping, throttles
 from common.db.models import (
     AuthSession,
     Device,
@@ -85,13 +85,13 @@ def test_purge_deletes_only_finished_rows(session: Session) -> None:
     live_current = token(live.id, now=now, expires_in=2 * DAY, rotated=False)
     old_window = LoginThrottle(
         kind="email",
-        subject=accounts.email_subject(f"{uuid.uuid4()}@example.com"),
+        subject=throttles.email_subject(f"{uuid.uuid4()}@example.com"),
         failures=3,
         window_started_at=now - timedelta(minutes=16),
     )
     current_window = LoginThrottle(
         kind="client",
-        subject=accounts.client_subject(str(uuid.uuid4())),
+        subject=throttles.client_subject(str(uuid.uuid4())),
         failures=3,
         window_started_at=now - timedelta(minutes=14),
     )
@@ -122,7 +122,7 @@ def test_purge_deletes_only_finished_rows(session: Session) -> None:
     session.flush()
     keys = {id(row): session.identity_key(instance=row) for row in gone + kept}
 
-    housekeeping.purge(session)
+    housekeeping.purge(session=session)
 
     session.expire_all()
 
@@ -149,9 +149,9 @@ def test_one_run_deletes_at_most_limit_rows_of_a_kind(session: Session) -> None:
     assert before is not None
     assert before >= 3
 
-    housekeeping.purge(session, limit=2)
+    housekeeping.purge(session=session, limit=2)
     assert session.scalar(expired) == before - 2
-    housekeeping.purge(session, limit=2)
+    housekeeping.purge(session=session, limit=2)
     assert session.scalar(expired) == max(before - 4, 0)
 
 
@@ -182,7 +182,7 @@ def test_a_purge_skips_rows_another_transaction_holds(engine: Engine) -> None:
             )
             with purger.begin():
                 purger.execute(text("SET LOCAL lock_timeout = '500ms'"))
-                housekeeping.purge(Session(bind=purger))
+                housekeeping.purge(session=Session(bind=purger))
             holder.rollback()
         with engine.connect() as conn:
             assert list(conn.execute(remaining, {"u": user_id}).scalars()) == [keys[0]]

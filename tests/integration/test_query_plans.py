@@ -25,11 +25,11 @@ from sqlalchemy import Connection, create_engine, event, select, text
 from sqlalchemy.orm import Session
 
 from common.config import get_settings
-from common.db import access, contacts, memos, todos
 from common.db.engine import _startup_params
 from common.schemas.contacts import ContactListQuery
 from common.schemas.memos import MemoListQuery
 from common.schemas.todos import TodoListQuery
+from common.shareable import access, contacts, memos, todos
 from devtools import database as db
 from scripts import seed as seeder
 
@@ -128,6 +128,13 @@ def assert_indexed(
     return indexes
 
 
+def first_page(view: access.View, me: uuid.UUID, query: Any) -> Callable[[Session], Any]:
+    """The first page of a list, as the list route reads it."""
+    return lambda s: access.list_visible(
+        session=s, view=view, me=me, query=query, sort=view.sorts[query.sort], after=None
+    )
+
+
 def test_the_seed_made_a_heavy_user(seeded: Connection, heavy: uuid.UUID) -> None:
     counts = seeded.execute(
         text("SELECT count(*) FILTER (WHERE user_id = :u), count(*) FROM todos"), {"u": heavy}
@@ -154,7 +161,7 @@ def test_the_seed_made_a_heavy_user(seeded: Connection, heavy: uuid.UUID) -> Non
 def test_todo_lists_use_their_indexes(
     seeded: Connection, heavy: uuid.UUID, query: TodoListQuery, expected: set[str]
 ) -> None:
-    plans = plans_of(seeded, lambda s: todos.list_todos(s, me=heavy, query=query, after=None))
+    plans = plans_of(seeded, first_page(todos.VIEW, heavy, query))
     assert_indexed(plans, "todos", uses=expected)
 
 
@@ -167,7 +174,7 @@ def test_the_todo_list_by_tag_uses_indexes(seeded: Connection, heavy: uuid.UUID)
         {"u": heavy},
     ).scalar_one()
     query = TodoListQuery(tag=tag, limit=50)
-    plans = plans_of(seeded, lambda s: todos.list_todos(s, me=heavy, query=query, after=None))
+    plans = plans_of(seeded, first_page(todos.VIEW, heavy, query))
     assert_indexed(plans, "todos")
     assert not [s for s in scans(plans) if s[:2] == ("Seq Scan", "todo_tags")]
 
@@ -177,7 +184,9 @@ def test_a_todo_is_read_by_its_key(seeded: Connection, heavy: uuid.UUID) -> None
         text("SELECT id FROM todos WHERE user_id = :u AND parent_id IS NOT NULL LIMIT 1"),
         {"u": heavy},
     ).scalar_one()
-    plans = plans_of(seeded, lambda s: todos.get_todo(s, me=heavy, item_id=item))
+    plans = plans_of(
+        seeded, lambda s: access.get_visible(session=s, view=todos.VIEW, me=heavy, item_id=item)
+    )
     assert_indexed(plans, "todos", uses={"pk_todos"})
     assert not [s for s in scans(plans) if s[0] == "Seq Scan" and s[1].startswith("shared_")]
 
@@ -185,7 +194,7 @@ def test_a_todo_is_read_by_its_key(seeded: Connection, heavy: uuid.UUID) -> None
 @pytest.mark.parametrize("sort", ["-created_at", "name"])
 def test_contact_lists_use_their_indexes(seeded: Connection, heavy: uuid.UUID, sort: str) -> None:
     query = ContactListQuery(sort=sort, limit=50)
-    plans = plans_of(seeded, lambda s: contacts.list_contacts(s, me=heavy, query=query, after=None))
+    plans = plans_of(seeded, first_page(contacts.VIEW, heavy, query))
     key = "name" if sort == "name" else "created_at"
     assert_indexed(plans, "contacts", uses={f"ix_contacts_user_id_{key}_id"})
     children = {rel for kind, rel, _ in scans(plans) if kind == "Seq Scan"}
@@ -194,7 +203,7 @@ def test_contact_lists_use_their_indexes(seeded: Connection, heavy: uuid.UUID, s
 
 def test_the_memo_list_uses_its_index(seeded: Connection, heavy: uuid.UUID) -> None:
     query = MemoListQuery(limit=50)
-    plans = plans_of(seeded, lambda s: memos.list_memos(s, me=heavy, query=query, after=None))
+    plans = plans_of(seeded, first_page(memos.VIEW, heavy, query))
     assert_indexed(plans, "memos", uses={"ix_memos_user_id_created_at_id"})
 
 

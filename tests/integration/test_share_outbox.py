@@ -12,11 +12,11 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
 from common import errors
-from common.db import shares
-from common.db.access import CONTACTS, MEMOS, TODOS, Shareable
 from common.db.engine import sqlstate
 from common.db.models import Memo, SharedTodo, ShareEvent, User
 from common.db.tables import table
+from common.shareable import links as shares
+from common.shareable.access import CONTACTS, MEMOS, TODOS, Shareable
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,13 @@ def new_item(session: Session, spec: Shareable, owner: uuid.UUID) -> uuid.UUID:
 
 def put(session: Session, spec: Shareable, me: uuid.UUID, item: uuid.UUID, email: str) -> Any:
     return shares.put_share(
-        session, spec=spec, me=me, item_id=item, email=email, permission="read", expires_at=None
+        session=session,
+        spec=spec,
+        me=me,
+        item_id=item,
+        email=email,
+        permission="read",
+        expires_at=None,
     )
 
 
@@ -115,7 +121,7 @@ def test_only_a_share_that_starts_granting_access_writes_an_event(session: Sessi
     todo = new_item(session, TODOS, owner)
     put(session, TODOS, owner, todo, email)
     shares.put_share(
-        session,
+        session=session,
         spec=TODOS,
         me=owner,
         item_id=todo,
@@ -133,7 +139,7 @@ def test_only_a_share_that_starts_granting_access_writes_an_event(session: Sessi
     )
     put(session, TODOS, owner, todo, email)  # renewed after it had expired
     assert len(events_for(session, todo)) == 2
-    shares.delete_share(session, spec=TODOS, me=owner, item_id=todo, user_id=friend)
+    shares.delete_share(session=session, spec=TODOS, me=owner, item_id=todo, user_id=friend)
     put(session, TODOS, owner, todo, email)  # shared again after a revoke
     assert len(events_for(session, todo)) == 3
 

@@ -249,7 +249,7 @@ def test_a_conflict_is_retried_with_jitter_until_the_third_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     slept: list[float] = []
-    monkeypatch.setattr("common.http.time.sleep", slept.append)
+    monkeypatch.setattr("common.http.pipeline.time.sleep", slept.append)
     faults.pending.extend([real_conflicts[kind]] * 2)
     response = echo.post("/v1/echo/flaky")
     assert response.status_code == 204
@@ -266,7 +266,7 @@ def test_a_conflict_that_outlasts_three_runs_is_503_not_500(
     kind: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("common.http.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("common.http.pipeline.time.sleep", lambda seconds: None)
     faults.pending.extend([real_conflicts[kind]] * 5)
     response = echo.post("/v1/echo/flaky")
     assert response.status_code == 503
@@ -279,9 +279,9 @@ def test_a_conflict_that_outlasts_three_runs_is_503_not_500(
 def test_jitter_spreads_the_pauses(echo: Client, real_conflicts: dict[str, DBAPIError]) -> None:
     # Not a timing assertion: the pauses are drawn, so two runs do not pause alike.
     pauses: list[float] = []
-    import common.http
+    import common.http.pipeline
 
-    original = common.http.random.uniform
+    original = common.http.pipeline.random.uniform
 
     def record(low: float, high: float) -> float:
         value = original(low, high)
@@ -289,8 +289,8 @@ def test_jitter_spreads_the_pauses(echo: Client, real_conflicts: dict[str, DBAPI
         return value
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(common.http.random, "uniform", record)
-        patch.setattr("common.http.time.sleep", lambda seconds: None)
+        patch.setattr(common.http.pipeline.random, "uniform", record)
+        patch.setattr("common.http.pipeline.time.sleep", lambda seconds: None)
         for _ in range(5):
             faults.pending.extend([real_conflicts["deadlock"]] * 2)
             assert echo.post("/v1/echo/flaky").status_code == 204

@@ -13,7 +13,8 @@ from werkzeug import exceptions as wz
 from werkzeug.test import EnvironBuilder
 
 from common import errors
-from common.http import _as_api_error, _request_id, _trace, field_errors, problem_response
+from common.http.inputs import field_errors, request_id, trace
+from common.http.problems import as_api_error, problem_response
 from common.logging import LogContext
 
 pytestmark = pytest.mark.unit
@@ -25,42 +26,42 @@ def request_with(headers: dict[str, str]) -> flask.Request:
 
 @pytest.mark.parametrize("given", ["abc", "A-1_b.c", "x" * 64, "0123456789abcdef0123456789abcdef"])
 def test_a_valid_request_id_is_kept(given: str) -> None:
-    assert _request_id(request_with({"X-Request-Id": given})) == given
+    assert request_id(request_with({"X-Request-Id": given})) == given
 
 
 @pytest.mark.parametrize(
     "given", ["", "x" * 65, "has space", "semi;colon", "ünïcode", "a/b", "tab\there"]
 )
 def test_an_invalid_request_id_is_replaced(given: str) -> None:
-    got = _request_id(request_with({"X-Request-Id": given}))
+    got = request_id(request_with({"X-Request-Id": given}))
     assert got != given
     assert re.fullmatch(r"[0-9a-f]{32}", got)
 
 
 def test_a_missing_request_id_is_generated_fresh_each_time() -> None:
-    first = _request_id(request_with({}))
-    second = _request_id(request_with({}))
+    first = request_id(request_with({}))
+    second = request_id(request_with({}))
     assert first != second
 
 
 def test_traceparent_sets_trace_and_span() -> None:
     ctx = LogContext(request_id="r", function="todos")
     header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    _trace(request_with({"traceparent": header}), ctx)
+    trace(request_with({"traceparent": header}), ctx)
     assert ctx.trace == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert ctx.span_id == "00f067aa0ba902b7"
 
 
 def test_cloud_trace_context_sets_trace_and_hex_span() -> None:
     ctx = LogContext(request_id="r", function="todos")
-    _trace(request_with({"X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/1;o=1"}), ctx)
+    trace(request_with({"X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/1;o=1"}), ctx)
     assert ctx.trace == "105445aa7843bc8bf206b12000100000"
     assert ctx.span_id == "0000000000000001"
 
 
 def test_a_malformed_traceparent_is_ignored() -> None:
     ctx = LogContext(request_id="r", function="todos")
-    _trace(request_with({"traceparent": "00-nothex-00f067aa0ba902b7-01"}), ctx)
+    trace(request_with({"traceparent": "00-nothex-00f067aa0ba902b7-01"}), ctx)
     assert ctx.trace is None
 
 
@@ -85,12 +86,12 @@ def _pg_error(code: str) -> OperationalError:
     ],
 )
 def test_errors_map_to_statuses(exc: Exception, status: int) -> None:
-    assert _as_api_error(exc).status == status
+    assert as_api_error(exc, attempts=3).status == status
 
 
 def test_a_500_problem_carries_only_the_request_id() -> None:
     exc = RuntimeError("SELECT password_hash FROM auth_identities")
-    response = problem_response(_as_api_error(exc), "req-1")
+    response = problem_response(as_api_error(exc, attempts=3), "req-1")
     body = response.get_json()
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"

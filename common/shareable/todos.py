@@ -1,4 +1,5 @@
-"""Todo SQL: what is the todos' own (recurrence, sub-todos); the rest is in `shareables`.
+"""Todo SQL: what is the todos' own (recurrence, sub-todos); the rest is in `access` and
+`writes`.
 
 Every function runs one statement on success. Writes are single statements whose
 data-modifying CTEs also write the tag links and the recurrence; checks that need the
@@ -9,33 +10,35 @@ same statement, and a failed one raises, so the pipeline rolls the whole write b
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CTE, FromClause, delete, exists, func, literal, null, or_, select
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    FromClause,
+    delete,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from common import errors
-from common.db import shareables
-from common.db.access import TODOS
-from common.db.models import TodoRecurrence, TodoTag, User
-from common.db.shareables import View
+from common.db.models import TodoRecurrence, User
 from common.db.tables import table
 from common.paging import SortKey, both_ways, timestamp_sorts
 from common.schemas.todos import Recurrence, TodoCreate, TodoListQuery
+from common.shareable import writes
+from common.shareable.access import TODOS, View, contains, get_visible
 
 t = TODOS.table
 recurrences = table(TodoRecurrence)
-todo_tags = table(TodoTag)
 users = table(User)
-
-SORTS: dict[str, SortKey] = {
-    **timestamp_sorts(t),
-    **both_ways(t.c.deadline, "datetime", nullable=True),
-    "-priority": SortKey(t.c.priority, descending=True, kind="int"),
-}
 
 _TODO_COLUMNS = (
     "id",
@@ -64,39 +67,17 @@ _RECURRENCE_COLUMNS = (
 )
 
 
-def _columns() -> list[Any]:
-    return [
-        *(t.c[name] for name in _TODO_COLUMNS),
-        *(recurrences.c[name] for name in _RECURRENCE_COLUMNS),
-    ]
-
-
-def _search(text: str) -> Any:
-    return or_(shareables.contains(t.c.title, text), shareables.contains(t.c.description, text))
+def _search(text: str) -> ColumnElement[bool]:
+    return or_(contains(t.c.title, text), contains(t.c.description, text))
 
 
 def _with_recurrence(source: FromClause) -> FromClause:
     return source.outerjoin(recurrences, recurrences.c.todo_id == t.c.id)
 
 
-VIEW = View(TODOS, _columns, _search, _with_recurrence)
-
-
-def to_out(row: RowMapping) -> dict[str, Any]:
-    """A row of a representation query as TodoOut's fields."""
-    data = {name: row[name] for name in (*_TODO_COLUMNS, "owner_id", "tag_ids", "access")}
-    data["recurrence"] = Recurrence.from_row(dict(row))
-    return data
-
-
-def get_todo(session: Session, *, me: uuid.UUID, item_id: uuid.UUID) -> RowMapping | None:
-    """The todo as the caller may see it, or None (absent, deleted, or not theirs to see)."""
-    return shareables.get_visible(session, VIEW, me=me, item_id=item_id)
-
-
-def _filters(query: TodoListQuery) -> list[Any]:
+def _filters(query: TodoListQuery) -> list[ColumnElement[bool]]:
     """The todo list's own filters (the shared ones are applied by list_visible)."""
-    found: list[Any] = []
+    found: list[ColumnElement[bool]] = []
     if query.done is not None:
         found.append(t.c.done.is_(query.done))
     if query.parent_id == "root":
@@ -110,31 +91,39 @@ def _filters(query: TodoListQuery) -> list[Any]:
     return found
 
 
-def list_todos(
-    session: Session,
-    *,
-    me: uuid.UUID,
-    query: TodoListQuery,
-    after: tuple[Any, uuid.UUID] | None,
-) -> list[RowMapping]:
-    return shareables.list_visible(
-        session,
-        VIEW,
-        me=me,
-        query=query,
-        sort=SORTS[query.sort],
-        after=after,
-        conditions=_filters(query),
-    )
+def to_out(row: RowMapping) -> dict[str, Any]:
+    """A row of a representation query as TodoOut's fields."""
+    data = {name: row[name] for name in (*_TODO_COLUMNS, "owner_id", "tag_ids", "access")}
+    data["recurrence"] = Recurrence.from_row(dict(row))
+    return data
 
 
-def _recurrence_values(todo: CTE, rec: Recurrence) -> tuple[list[str], Any]:
+SORTS: dict[str, SortKey] = {
+    **timestamp_sorts(t),
+    **both_ways(t.c.deadline, "datetime", nullable=True),
+    "-priority": SortKey(t.c.priority, descending=True, kind="int"),
+}
+VIEW = View(
+    spec=TODOS,
+    columns=(
+        *(t.c[name] for name in _TODO_COLUMNS),
+        *(recurrences.c[name] for name in _RECURRENCE_COLUMNS),
+    ),
+    sorts=SORTS,
+    search=_search,
+    to_out=to_out,
+    join=_with_recurrence,
+    filters=_filters,
+)
+
+
+def _recurrence_rows(todo: CTE, rec: Recurrence) -> tuple[list[str], Any]:
     row = rec.to_row()
     source = select(todo.c.id, *(literal(v, recurrences.c[k].type) for k, v in row.items()))
     return ["todo_id", *row], source
 
 
-def create_todo(session: Session, *, me: uuid.UUID, data: TodoCreate) -> dict[str, Any]:
+def create_todo(*, session: Session, me: uuid.UUID, data: TodoCreate) -> dict[str, Any]:
     """Insert the todo, its recurrence and its tag links in one statement; the parent check
     rides along (nothing is inserted under a parent that is not the caller's own)."""
     values: dict[str, Any] = data.model_dump(exclude={"tag_ids", "recurrence"})
@@ -144,23 +133,18 @@ def create_todo(session: Session, *, me: uuid.UUID, data: TodoCreate) -> dict[st
         parent_ok = exists().where(
             t.c.id == data.parent_id, t.c.user_id == me, t.c.deleted_at.is_(None)
         )
-
-    def with_recurrence(inserted: CTE) -> list[CTE]:
-        if data.recurrence is None:
-            return []
-        columns, source = _recurrence_values(inserted, data.recurrence)
-        return [insert(recurrences).from_select(columns, source).cte("repeats")]
-
-    row = shareables.create_item(
-        session,
+    item = writes.inserted(
         TODOS,
         me=me,
         values=values,
         returning=[*(t.c[name] for name in _TODO_COLUMNS), t.c.user_id.label("owner_id")],
-        tag_ids=data.tag_ids,
         condition=parent_ok,
-        extra=with_recurrence,
     )
+    also = []
+    if data.recurrence is not None:
+        columns, source = _recurrence_rows(item.row, data.recurrence)
+        also.append(insert(recurrences).from_select(columns, source).cte("repeats"))
+    row = writes.create(session=session, item=item, tag_ids=data.tag_ids, also=also)
     if row is None:
         raise errors.ValidationFailed(
             [errors.FieldError("parent_id", "must be one of your own todos")]
@@ -197,9 +181,22 @@ def _parent_problem(
     return None
 
 
+def _recurrence_change(item: CTE, rec: Recurrence | None) -> CTE:
+    """CTE: the todo's recurrence replaced by `rec`, or removed (None)."""
+    if rec is None:
+        return delete(recurrences).where(recurrences.c.todo_id == item.c.id).cte("repeats_removed")
+    columns, source = _recurrence_rows(item, rec)
+    new = insert(recurrences).from_select(columns, source)
+    replaced = {k: new.excluded[k] for k in columns if k != "todo_id"}
+    upsert = new.on_conflict_do_update(
+        index_elements=[recurrences.c.todo_id], set_={**replaced, "updated_at": func.now()}
+    )
+    return upsert.cte("repeats")
+
+
 def update_todo(
-    session: Session,
     *,
+    session: Session,
     me: uuid.UUID,
     item_id: uuid.UUID,
     changes: dict[str, Any],
@@ -218,40 +215,11 @@ def update_todo(
         values["completed_at"] = (
             func.coalesce(t.c.completed_at, func.now()) if values["done"] else None
         )
-
-    def recurrence_change(updated: CTE) -> list[CTE]:
-        if "recurrence" not in changes:
-            return []
-        rec: Recurrence | None = changes["recurrence"]
-        if rec is None:
-            gone = delete(recurrences).where(recurrences.c.todo_id == updated.c.id)
-            return [gone.cte("repeats_removed")]
-        columns, source = _recurrence_values(updated, rec)
-        new = insert(recurrences).from_select(columns, source)
-        replaced = {k: new.excluded[k] for k in columns if k != "todo_id"}
-        upsert = new.on_conflict_do_update(
-            index_elements=[recurrences.c.todo_id], set_={**replaced, "updated_at": func.now()}
-        )
-        return [upsert.cte("repeats")]
-
-    shareables.apply_update(
-        session,
-        TODOS,
-        me=me,
-        item_id=item_id,
-        values=values,
-        allowed=allowed,
-        versions=versions,
-        tag_ids=changes.get("tag_ids"),
-        extra=recurrence_change,
+    item = writes.updated(
+        TODOS, me=me, item_id=item_id, values=values, allowed=allowed, versions=versions
     )
-
-
-def get_todo_for_completion(
-    session: Session, *, me: uuid.UUID, item_id: uuid.UUID
-) -> RowMapping | None:
-    """The todo's representation plus its owner's time zone (recurrence runs in it)."""
-    return shareables.get_visible(session, VIEW, me=me, item_id=item_id, extra=_OWNER_TIMEZONE)
+    also = [_recurrence_change(item.row, changes["recurrence"])] if "recurrence" in changes else []
+    writes.apply(session=session, item=item, tag_ids=changes.get("tag_ids"), also=also)
 
 
 _OWNER_TIMEZONE = (
@@ -262,21 +230,8 @@ _OWNER_TIMEZONE = (
 )
 
 
-def next_schedule(row: RowMapping, *, now: datetime) -> dict[str, Any]:
-    """What `complete` writes: the next occurrence, or done when the series has ended.
-
-    The deadline moves to the first occurrence after now, computed in the owner's time
-    zone; the reminder keeps its offset to the deadline (a reminder without a deadline
-    moves to the occurrence itself)."""
-    from common.recurrence import next_occurrence
-
-    rec = Recurrence.from_row(dict(row))
-    if rec is None:
-        return {"done": True}
-    upcoming = next_occurrence(rec.to_rule(), after=now, tz=row["owner_timezone"] or "UTC")
-    if upcoming is None:
-        return {"done": True}
-    deadline, remind_at = row["deadline"], row["remind_at"]
-    if remind_at is not None:
-        remind_at = upcoming - (deadline - remind_at) if deadline is not None else upcoming
-    return {"deadline": upcoming, "remind_at": remind_at, "done": False}
+def get_todo_for_completion(
+    *, session: Session, me: uuid.UUID, item_id: uuid.UUID
+) -> RowMapping | None:
+    """The todo's representation plus its owner's time zone (recurrence runs in it)."""
+    return get_visible(session=session, view=VIEW, me=me, item_id=item_id, extra=_OWNER_TIMEZONE)

@@ -1,8 +1,10 @@
-"""Who may see and change a shareable resource, decided in the SQL that fetches the rows.
+"""Who may see and change a shareable item, decided in the SQL that reads or writes it.
 
 Todos, memos and contacts are "shareable": an owner (`user_id`), share rows in a
 `shared_<items>` table (permission R/W, optional expiry) and tag links in `<item>_tags`.
 `Shareable` describes one such resource; every query here is written once for all three.
+The reads of visible items are here too: `View` says how a resource is represented, and
+`get_visible` / `list_visible` read one item or one page of a list as the caller may see it.
 
 The caller's access to a row is `owner` when they own it, else the best permission among
 their live shares of it (an expired share matches nothing), else none: the row is not
@@ -14,33 +16,40 @@ clause, never a separate read before a write.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
     CTE,
     ColumnElement,
+    FromClause,
     Select,
     Table,
+    bindparam,
     case,
+    exists,
     false,
     func,
     literal,
     or_,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by
 from sqlalchemy.dialects.postgresql import array as pg_array
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from common import errors
 from common.db import models
 from common.db.tables import if_match, table
+from common.paging import ShareableListQuery, SortKey
 
 OWNER, WRITE, READ = "owner", "write", "read"
 # A caller or item id: a value, or a bound parameter of a statement built once and reused.
@@ -180,26 +189,18 @@ def access_level(table: Any, acc: CTE, me: Id) -> ColumnElement[str]:
     )
 
 
-def visible_rows(
-    spec: Shareable, me: uuid.UUID, *columns: Any, item_id: uuid.UUID | None = None
-) -> Select[Any]:
-    """SELECT `columns` + access over the caller's visible, undeleted rows (outer-joined);
-    with `item_id`, over that one item."""
-    t = spec.table
-    acc = received(spec, me, item_id)
-    return (
-        select(*columns, access_level(t, acc, me).label("access"))
-        .select_from(t.outerjoin(acc, acc.c.id == t.c.id))
-        .where(t.c.deleted_at.is_(None), or_(t.c.user_id == me, acc.c.id.is_not(None)))
-    )
-
-
 def target(spec: Shareable, me: uuid.UUID, item_id: uuid.UUID) -> CTE:
     """One visible item with the caller's access and its version, as a CTE."""
     t = spec.table
+    acc = received(spec, me, item_id)
     return (
-        visible_rows(spec, me, t.c.id, t.c.version, t.c.user_id, item_id=item_id)
-        .where(t.c.id == item_id)
+        select(t.c.id, t.c.version, access_level(t, acc, me).label("access"))
+        .select_from(t.outerjoin(acc, acc.c.id == t.c.id))
+        .where(
+            t.c.id == item_id,
+            t.c.deleted_at.is_(None),
+            or_(t.c.user_id == me, acc.c.id.is_not(None)),
+        )
         .cte(f"{spec.name}_target")
     )
 
@@ -278,3 +279,142 @@ def owner_only(
 ) -> errors.ApiError:
     """The error for an owner-only action on an item the caller does not own."""
     return explain_refusal(session, spec, me, item_id, allowed=(OWNER,), versions=None)
+
+
+# --- reads of visible items ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: statements are built once per view
+class View:
+    """How one shareable resource is represented and listed.
+
+    `columns` are the resource's own columns of its Out schema (child lists as scalar
+    subqueries); `join` adds outer joins they need; `search` is the condition of `q`;
+    `filters` the conditions of the resource's own list filters; `to_out` turns a row into
+    the Out schema's fields (`list_out` where a list shows less)."""
+
+    spec: Shareable
+    columns: tuple[Any, ...]
+    sorts: dict[str, SortKey]
+    search: Callable[[str], ColumnElement[bool]]
+    to_out: Callable[[RowMapping], dict[str, Any]]
+    join: Callable[[FromClause], FromClause] = lambda source: source
+    filters: Callable[[Any], list[ColumnElement[bool]]] = lambda query: []
+    list_out: Callable[[RowMapping], dict[str, Any]] | None = None
+    representation: tuple[Any, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        t = self.spec.table
+        every = (
+            *self.columns,
+            t.c.user_id.label("owner_id"),
+            tag_ids(self.spec, t.c.id).label("tag_ids"),
+        )
+        object.__setattr__(self, "representation", every)  # every Out column but `access`
+
+
+# The bound parameters of statements built once per shape and reused (building one of these
+# statements took ~3 ms of Python per request, more than running it: docs/benchmarks.md).
+ME = bindparam("me", type_=UUID(as_uuid=True))
+ITEM_ID = bindparam("item_id", type_=UUID(as_uuid=True))
+
+
+@functools.cache
+def _visible_one(view: View, extra: tuple[Any, ...]) -> Select[Any]:
+    """The statement of `get_visible` for this view and extra columns, with ME and ITEM_ID."""
+    t = view.spec.table
+    acc = received(view.spec, ME, ITEM_ID)
+    return (
+        select(*view.representation, *extra, access_level(t, acc, ME).label("access"))
+        .select_from(view.join(t.outerjoin(acc, acc.c.id == t.c.id)))
+        .where(
+            t.c.id == ITEM_ID,
+            t.c.deleted_at.is_(None),
+            or_(t.c.user_id == ME, acc.c.id.is_not(None)),
+        )
+    )
+
+
+def get_visible(
+    *,
+    session: Session,
+    view: View,
+    me: uuid.UUID,
+    item_id: uuid.UUID,
+    extra: tuple[Any, ...] = (),
+) -> RowMapping | None:
+    """One item as the caller may see it (with `access`), or None. `extra`: more columns, the
+    same objects on every call (the statement is built once per view and `extra`)."""
+    stmt = _visible_one(view, extra)
+    return session.execute(stmt, {"me": me, "item_id": item_id}).mappings().first()
+
+
+def list_visible(
+    *,
+    session: Session,
+    view: View,
+    me: uuid.UUID,
+    query: ShareableListQuery,
+    sort: SortKey,
+    after: tuple[Any, uuid.UUID] | None,
+) -> list[RowMapping]:
+    """One page (limit + 1 rows, to tell whether more follow) in one statement, with the
+    filters every shareable list has (pinned, tag, q) and the view's own.
+
+    Owned and shared rows are two branches, each walking its own index in sort order and
+    stopping after limit + 1 rows; the union is sorted and cut once more. Representation
+    columns are computed only for the rows of the page."""
+    spec = view.spec
+    t = spec.table
+    scope, limit = query.scope, query.limit
+    where = [t.c.deleted_at.is_(None), *_list_filters(view, query), *view.filters(query)]
+    if after is not None:
+        where.append(sort.after(t.c.id, *after))
+    order = sort.order_by(t.c.id)
+    n = limit + 1
+    branches: list[Select[Any]] = []
+    if scope in ("all", "owned"):
+        branches.append(
+            select(t.c.id, literal(OWNER).label("access"))
+            .where(t.c.user_id == me, *where)
+            .order_by(*order)
+            .limit(n)
+        )
+    if scope in ("all", "shared"):
+        acc = received(spec, me)
+        branches.append(
+            select(t.c.id, access_level(t, acc, me).label("access"))
+            .select_from(t.join(acc, acc.c.id == t.c.id))
+            .where(t.c.user_id != me, *where)
+            .order_by(*order)
+            .limit(n)
+        )
+    page = (union_all(*branches) if len(branches) > 1 else branches[0]).subquery("page")
+    stmt = (
+        select(*view.representation, page.c.access)
+        .select_from(view.join(page.join(t, t.c.id == page.c.id)))
+        .order_by(*order)
+        .limit(n)
+    )
+    return list(session.execute(stmt).mappings())
+
+
+def contains(column: Any, text: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match (trigram indexes serve it); % and _ are literal."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")  # type: ignore[no-any-return]
+
+
+def _list_filters(view: View, query: ShareableListQuery) -> Sequence[ColumnElement[bool]]:
+    """The conditions of the filters every shareable list has: pinned, tag, q."""
+    spec = view.spec
+    t = spec.table
+    found: list[ColumnElement[bool]] = []
+    if query.pinned is not None:
+        found.append(t.c.pinned.is_(query.pinned))
+    if query.tag is not None:
+        link = spec.tag_table
+        found.append(exists().where(spec.tag_item == t.c.id, link.c.tag_id == query.tag))
+    if query.q is not None:
+        found.append(view.search(query.q))
+    return found

@@ -1,4 +1,4 @@
-"""Shares and tag links of any shareable resource (todos, memos, contacts): owner only.
+"""The owner's shares and tag links of a shareable item (todos, memos, contacts).
 
 Each function is one statement on success; when the caller does not own the item, a second
 statement tells 404 (cannot see it) from 403 (a sharee, who may not manage it).
@@ -27,10 +27,10 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from common import errors
-from common.db import access
-from common.db.access import Shareable
 from common.db.models import Permission, ShareEvent, Tag, User
 from common.db.tables import table
+from common.shareable import access
+from common.shareable.access import Shareable
 
 users = table(User)
 tags = table(Tag)
@@ -70,7 +70,7 @@ def to_out(row: RowMapping) -> dict[str, Any]:
 
 
 def list_shares(
-    session: Session, *, spec: Shareable, me: uuid.UUID, item_id: uuid.UUID
+    *, session: Session, spec: Shareable, me: uuid.UUID, item_id: uuid.UUID
 ) -> list[RowMapping]:
     """Every share of the caller's item, expired ones included (they grant nothing)."""
     own = access.own_item(spec, me, item_id)
@@ -91,8 +91,8 @@ def list_shares(
 
 
 def put_share(
-    session: Session,
     *,
+    session: Session,
     spec: Shareable,
     me: uuid.UUID,
     item_id: uuid.UUID,
@@ -203,7 +203,7 @@ def put_share(
 
 
 def delete_share(
-    session: Session, *, spec: Shareable, me: uuid.UUID, item_id: uuid.UUID, user_id: uuid.UUID
+    *, session: Session, spec: Shareable, me: uuid.UUID, item_id: uuid.UUID, user_id: uuid.UUID
 ) -> None:
     """Revoke a share; revoking one that does not exist is a no-op (idempotent DELETE)."""
     own = access.own_item(spec, me, item_id)
@@ -220,8 +220,8 @@ def delete_share(
 
 
 def set_tag(
-    session: Session,
     *,
+    session: Session,
     spec: Shareable,
     me: uuid.UUID,
     item_id: uuid.UUID,

@@ -1,5 +1,5 @@
 """Contact SQL: what is the contacts' own (numbers, emails and addresses, written and read
-with the contact); the rest is in `shareables`. Every function runs one statement on
+with the contact); the rest is in `access` and `writes`. Every function runs one statement on
 success, whatever the number of child rows: lists are aggregated in SQL."""
 
 from __future__ import annotations
@@ -8,22 +8,32 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import CTE, Table, Text, delete, exists, func, literal, or_, select, true
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Table,
+    Text,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
-from common.db import shareables
-from common.db.access import CONTACTS
-from common.db.models import ContactAddress, ContactEmail, ContactNumber, ContactTag
-from common.db.shareables import View
+from common.db.models import ContactAddress, ContactEmail, ContactNumber
 from common.db.tables import table
 from common.paging import SortKey, both_ways, timestamp_sorts
-from common.schemas.contacts import CHILD_LISTS, ContactCreate, ContactListQuery
+from common.schemas.contacts import CHILD_LISTS, ContactCreate
+from common.shareable import writes
+from common.shareable.access import CONTACTS, View, contains
 
 t = CONTACTS.table
-contact_tags = table(ContactTag)
 # list name -> (child table, its value column)
 CHILDREN: dict[str, tuple[Table, str]] = {
     "numbers": (table(ContactNumber), "number"),
@@ -31,7 +41,6 @@ CHILDREN: dict[str, tuple[Table, str]] = {
     "addresses": (table(ContactAddress), "address"),
 }
 
-SORTS: dict[str, SortKey] = {**timestamp_sorts(t), **both_ways(t.c.name, "str")}
 _COLUMNS = ("id", "name", "note", "pinned", "version", "created_at", "updated_at")
 
 
@@ -46,47 +55,32 @@ def _child_list(name: str, contact_id: Any) -> Any:
     )
 
 
-def _columns() -> list[Any]:
-    return [
-        *(t.c[name] for name in _COLUMNS),
-        *(_child_list(name, t.c.id).label(name) for name in CHILD_LISTS),
-    ]
-
-
 def to_out(row: RowMapping) -> dict[str, Any]:
     return {name: row[name] for name in (*_COLUMNS, *CHILD_LISTS, "owner_id", "tag_ids", "access")}
 
 
-def _matches(text: str) -> Any:
+def _matches(text: str) -> ColumnElement[bool]:
     """`q`: the name, or any of the contact's numbers or emails."""
     numbers, number = CHILDREN["numbers"]
     emails, email = CHILDREN["emails"]
     return or_(
-        shareables.contains(t.c.name, text),
-        exists().where(
-            numbers.c.contact_id == t.c.id, shareables.contains(numbers.c[number], text)
-        ),
-        exists().where(emails.c.contact_id == t.c.id, shareables.contains(emails.c[email], text)),
+        contains(t.c.name, text),
+        exists().where(numbers.c.contact_id == t.c.id, contains(numbers.c[number], text)),
+        exists().where(emails.c.contact_id == t.c.id, contains(emails.c[email], text)),
     )
 
 
-VIEW = View(CONTACTS, _columns, _matches)
-
-
-def get_contact(session: Session, *, me: uuid.UUID, item_id: uuid.UUID) -> RowMapping | None:
-    return shareables.get_visible(session, VIEW, me=me, item_id=item_id)
-
-
-def list_contacts(
-    session: Session,
-    *,
-    me: uuid.UUID,
-    query: ContactListQuery,
-    after: tuple[Any, uuid.UUID] | None,
-) -> list[RowMapping]:
-    return shareables.list_visible(
-        session, VIEW, me=me, query=query, sort=SORTS[query.sort], after=after
-    )
+SORTS: dict[str, SortKey] = {**timestamp_sorts(t), **both_ways(t.c.name, "str")}
+VIEW = View(
+    spec=CONTACTS,
+    columns=(
+        *(t.c[name] for name in _COLUMNS),
+        *(_child_list(name, t.c.id).label(name) for name in CHILD_LISTS),
+    ),
+    sorts=SORTS,
+    search=_matches,
+    to_out=to_out,
+)
 
 
 def _write_children(
@@ -118,24 +112,23 @@ def _write_children(
     return ctes
 
 
-def create_contact(session: Session, *, me: uuid.UUID, data: ContactCreate) -> dict[str, Any]:
+def create_contact(*, session: Session, me: uuid.UUID, data: ContactCreate) -> dict[str, Any]:
     lists = {name: [str(v) for v in getattr(data, name)] for name in CHILD_LISTS}
-    row = shareables.create_item(
-        session,
+    item = writes.inserted(
         CONTACTS,
         me=me,
         values=data.model_dump(exclude={"tag_ids", *CHILD_LISTS}),
         returning=[*(t.c[name] for name in _COLUMNS), t.c.user_id.label("owner_id")],
-        tag_ids=data.tag_ids,
-        extra=lambda inserted: _write_children(inserted, lists, replace=False),
     )
+    also = _write_children(item.row, lists, replace=False)
+    row = writes.create(session=session, item=item, tag_ids=data.tag_ids, also=also)
     assert row is not None  # no condition: the insert always happens
     return {**row, **lists}
 
 
 def update_contact(
-    session: Session,
     *,
+    session: Session,
     me: uuid.UUID,
     item_id: uuid.UUID,
     changes: dict[str, Any],
@@ -144,14 +137,9 @@ def update_contact(
 ) -> None:
     """Apply a PATCH in one statement; each list sent replaces that whole list."""
     lists = {name: [str(v) for v in changes[name]] for name in CHILD_LISTS if name in changes}
-    shareables.apply_update(
-        session,
-        CONTACTS,
-        me=me,
-        item_id=item_id,
-        values={k: v for k, v in changes.items() if k not in ("tag_ids", *CHILD_LISTS)},
-        allowed=allowed,
-        versions=versions,
-        tag_ids=changes.get("tag_ids"),
-        extra=lambda updated: _write_children(updated, lists, replace=True),
+    values = {k: v for k, v in changes.items() if k not in ("tag_ids", *CHILD_LISTS)}
+    item = writes.updated(
+        CONTACTS, me=me, item_id=item_id, values=values, allowed=allowed, versions=versions
     )
+    also = _write_children(item.row, lists, replace=True)
+    writes.apply(session=session, item=item, tag_ids=changes.get("tag_ids"), also=also)

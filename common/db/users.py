@@ -1,0 +1,50 @@
+"""The signed-in user's profile and account: read, change, erase."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import Session
+
+from common.db import throttles
+from common.db.models import User
+from common.db.tables import if_match, table
+
+users = table(User)
+
+
+def get_user(*, session: Session, user_id: uuid.UUID) -> RowMapping | None:
+    return session.execute(select(users).where(users.c.id == user_id)).mappings().one_or_none()
+
+
+def update_user(
+    *,
+    session: Session,
+    user_id: uuid.UUID,
+    changes: dict[str, Any],
+    versions: frozenset[int] | None,
+) -> RowMapping | None:
+    """Apply `changes` and bump the version; with no changes, the user as it is (same
+    version). None when the user is gone or, with `versions` (If-Match), its version is not
+    one of them."""
+    matches = and_(users.c.id == user_id, *if_match(users.c.version, versions))
+    if not changes:
+        return session.execute(select(users).where(matches)).mappings().one_or_none()
+    stmt = (
+        update(users)
+        .where(matches)
+        .values(**changes, version=users.c.version + 1, updated_at=func.now())
+        .returning(*users.c)
+    )
+    return session.execute(stmt).mappings().one_or_none()
+
+
+def delete_user(*, session: Session, user_id: uuid.UUID, email: str | None) -> None:
+    """Erase the user: every row it owns and every share to it go with it (cascades)."""
+    stmt = delete(users).where(users.c.id == user_id)
+    if email is not None:
+        stmt = stmt.add_cte(throttles.reset_email(throttles.email_subject(email)).cte("reset"))
+    session.execute(stmt)

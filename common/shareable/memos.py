@@ -1,0 +1,92 @@
+"""Memo SQL: what is the memos' own (secret memos are never shared; lists hide obfuscated
+content); the rest is in `access` and `writes`. Every function runs one statement on success.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, or_
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import Session
+
+from common.paging import SortKey, timestamp_sorts
+from common.schemas.memos import MemoCreate
+from common.shareable import writes
+from common.shareable.access import MEMOS, View, contains
+
+t = MEMOS.table
+
+_COLUMNS = (
+    "id",
+    "content",
+    "note",
+    "pinned",
+    "obfuscated",
+    "secret",
+    "version",
+    "created_at",
+    "updated_at",
+)
+
+
+def _search(text: str) -> ColumnElement[bool]:
+    return or_(contains(t.c.content, text), contains(t.c.note, text))
+
+
+def to_out(row: RowMapping) -> dict[str, Any]:
+    """MemoOut's fields, as the single GET shows them."""
+    return {name: row[name] for name in (*_COLUMNS, "owner_id", "tag_ids", "access")}
+
+
+def list_out(row: RowMapping) -> dict[str, Any]:
+    """MemoOut's fields in a list: an obfuscated memo's content is hidden (null)."""
+    data = to_out(row)
+    if data["obfuscated"]:
+        data["content"] = None
+    return data
+
+
+SORTS: dict[str, SortKey] = timestamp_sorts(t)
+VIEW = View(
+    spec=MEMOS,
+    columns=tuple(t.c[name] for name in _COLUMNS),
+    sorts=SORTS,
+    search=_search,
+    to_out=to_out,
+    list_out=list_out,
+)
+
+
+def create_memo(*, session: Session, me: uuid.UUID, data: MemoCreate) -> dict[str, Any]:
+    item = writes.inserted(
+        MEMOS,
+        me=me,
+        values=data.model_dump(exclude={"tag_ids"}),
+        returning=[*(t.c[name] for name in _COLUMNS), t.c.user_id.label("owner_id")],
+    )
+    row = writes.create(session=session, item=item, tag_ids=data.tag_ids)
+    assert row is not None  # no condition: the insert always happens
+    return row
+
+
+def update_memo(
+    *,
+    session: Session,
+    me: uuid.UUID,
+    item_id: uuid.UUID,
+    changes: dict[str, Any],
+    versions: frozenset[int] | None,
+    allowed: tuple[str, ...],
+) -> None:
+    """Apply a PATCH in one statement; making a memo secret revokes its shares in it too."""
+    values = {k: v for k, v in changes.items() if k != "tag_ids"}
+    item = writes.updated(
+        MEMOS, me=me, item_id=item_id, values=values, allowed=allowed, versions=versions
+    )
+    also = []
+    if changes.get("secret"):
+        s = MEMOS.share_table
+        also.append(delete(s).where(MEMOS.share_item == item.row.c.id).cte("shares_revoked"))
+    writes.apply(session=session, item=item, tag_ids=changes.get("tag_ids"), also=also)

@@ -1,0 +1,221 @@
+"""Create, update and soft-delete a shareable item, each in one statement.
+
+The caller's access and the `If-Match` versions are conditions of the write itself, so a
+check cannot interleave with another request's write. A write that matched no row is then
+explained by a second statement (404 unseen, 403 not allowed, 412 stale). Tag links are
+written by the same statement as the item; a resource adds what is its own (recurrence,
+child lists, revoked shares) as more data-modifying CTEs of that statement, built on the
+`Insert.row` / `Update.row` CTE that `inserted` / `updated` start with, then run by `create`
+/ `apply`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import CTE, ColumnElement, Select, delete, func, literal, select, true, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from common import errors
+from common.db.models import Tag
+from common.db.tables import if_match, table
+from common.shareable import access
+from common.shareable.access import OWNER, Shareable
+
+tags = table(Tag)
+
+
+@dataclass(frozen=True)
+class Insert:
+    """A new item being written: `row` is its INSERT (a CTE returning its columns)."""
+
+    spec: Shareable
+    me: uuid.UUID
+    row: CTE
+
+
+@dataclass(frozen=True)
+class Update:
+    """A change of one item being written: `row` is its guarded UPDATE (a CTE)."""
+
+    spec: Shareable
+    me: uuid.UUID
+    item_id: uuid.UUID
+    allowed: Collection[str]
+    versions: frozenset[int] | None
+    row: CTE
+
+
+def inserted(
+    spec: Shareable,
+    *,
+    me: uuid.UUID,
+    values: dict[str, Any],
+    returning: Sequence[Any],
+    condition: ColumnElement[bool] | None = None,
+) -> Insert:
+    """The INSERT of one item owned by the caller (nothing when `condition` does not hold)."""
+    t = spec.table
+    source = select(
+        literal(uuid.uuid4(), t.c.id.type).label("id"),
+        literal(me, t.c.user_id.type).label("user_id"),
+        *(
+            (v if isinstance(v, ColumnElement) else literal(v, t.c[k].type)).label(k)
+            for k, v in values.items()
+        ),
+    )
+    if condition is not None:
+        source = source.where(condition)
+    row = (
+        insert(t)
+        .from_select(["id", "user_id", *values], source)
+        .returning(*returning)
+        .cte(f"{spec.name}_inserted")
+    )
+    return Insert(spec, me, row)
+
+
+def create(
+    *, session: Session, item: Insert, tag_ids: Sequence[uuid.UUID], also: Sequence[CTE] = ()
+) -> dict[str, Any] | None:
+    """Run the INSERT with its tag links and the resource's own CTEs `also`, in one
+    statement. The new item's returned columns, or None when its condition did not hold
+    (nothing was written); foreign tags raise 422 (the pipeline rolls back)."""
+    wanted = sorted(set(tag_ids))
+    linked = _link_tags(item.spec, item.row, me=item.me, tag_ids=wanted)
+    count = select(func.count()).select_from(linked).scalar_subquery()
+    stmt = select(item.row, count.label("linked"))
+    for cte in also:
+        stmt = stmt.add_cte(cte)
+    row = session.execute(stmt).mappings().first()
+    if row is None:
+        return None
+    if row["linked"] != len(wanted):
+        raise _tags_invalid()
+    return {k: v for k, v in row.items() if k != "linked"}
+
+
+def updated(
+    spec: Shareable,
+    *,
+    me: uuid.UUID,
+    item_id: uuid.UUID,
+    values: dict[str, Any],
+    allowed: Collection[str],
+    versions: frozenset[int] | None,
+) -> Update:
+    """The guarded UPDATE of one item: access and If-Match in its WHERE."""
+    row = access.guarded_update(
+        spec, me, item_id, allowed=allowed, versions=versions, values=values
+    ).cte(f"{spec.name}_updated")
+    return Update(spec, me, item_id, allowed, versions, row)
+
+
+def apply(
+    *,
+    session: Session,
+    item: Update,
+    tag_ids: Sequence[uuid.UUID] | None,
+    also: Sequence[CTE] = (),
+) -> None:
+    """Run the guarded UPDATE, the tag links replaced when `tag_ids` is given and the
+    resource's own CTEs `also`, in one statement.
+
+    Refusals are explained by a second statement (404/403/412); foreign tags raise 422 and
+    the pipeline rolls the whole write back."""
+    spec, me = item.spec, item.me
+    wanted = sorted(set(tag_ids)) if tag_ids is not None else []
+    valid = select(func.count()).select_from(_own_live_tags(me, wanted).subquery())
+    stmt = select(item.row.c.id, valid.scalar_subquery().label("valid_tags"))
+    ctes = list(also)
+    if tag_ids is not None:
+        link = spec.tag_table
+        unlinked = delete(link).where(spec.tag_item == item.row.c.id, link.c.tag_id.not_in(wanted))
+        ctes.append(unlinked.cte(f"{spec.name}_tags_unlinked"))
+        if wanted:
+            ctes.append(_link_tags(spec, item.row, me=me, tag_ids=wanted))
+    for cte in ctes:
+        stmt = stmt.add_cte(cte)
+    row = session.execute(stmt).first()
+    if row is None:
+        raise access.explain_refusal(
+            session, spec, me, item.item_id, allowed=item.allowed, versions=item.versions
+        )
+    if tag_ids is not None and row.valid_tags != len(wanted):
+        raise _tags_invalid()
+
+
+def soft_delete(
+    *,
+    session: Session,
+    spec: Shareable,
+    me: uuid.UUID,
+    item_id: uuid.UUID,
+    versions: frozenset[int] | None,
+) -> None:
+    """Soft-delete the caller's item (and, for todos, its whole subtree) in one statement."""
+    t = spec.table
+    root = select(t.c.id).where(
+        t.c.id == item_id,
+        t.c.user_id == me,
+        t.c.deleted_at.is_(None),
+        *if_match(t.c.version, versions),
+    )
+    doomed: Any = root
+    if spec.recursive:
+        subtree = root.cte("subtree", recursive=True)
+        child = t.alias("child")
+        doomed = select(
+            subtree.union(
+                select(child.c.id).where(
+                    child.c.parent_id == subtree.c.id, child.c.deleted_at.is_(None)
+                )
+            ).c.id
+        )
+    stmt = (
+        update(t)
+        .where(t.c.id.in_(doomed))
+        .values(deleted_at=func.now(), version=t.c.version + 1, updated_at=func.now())
+        .returning(t.c.id)
+    )
+    if session.execute(stmt).first() is None:
+        raise access.explain_refusal(
+            session, spec, me, item_id, allowed=(OWNER,), versions=versions
+        )
+
+
+# --- tag links written with the item ---------------------------------------------------------
+
+
+def _own_live(me: uuid.UUID, tag_ids: Sequence[uuid.UUID]) -> list[ColumnElement[bool]]:
+    """The caller's undeleted tags among `tag_ids`."""
+    return [tags.c.id.in_(list(tag_ids)), tags.c.user_id == me, tags.c.deleted_at.is_(None)]
+
+
+def _own_live_tags(me: uuid.UUID, tag_ids: Sequence[uuid.UUID]) -> Select[Any]:
+    return select(tags.c.id).where(*_own_live(me, tag_ids))
+
+
+def _link_tags(spec: Shareable, item: CTE, *, me: uuid.UUID, tag_ids: Sequence[uuid.UUID]) -> CTE:
+    """CTE: link the caller's live tags among `tag_ids` to the item in `item` (an `id`)."""
+    link = spec.tag_table
+    pairs = (
+        select(item.c.id, tags.c.id)
+        .select_from(item.join(tags, true()))
+        .where(*_own_live(me, tag_ids))
+    )
+    return (
+        insert(link)
+        .from_select([spec.tag_fk, "tag_id"], pairs)
+        .on_conflict_do_nothing()
+        .returning(link.c.tag_id)
+        .cte(f"{spec.name}_tags_linked")
+    )
+
+
+def _tags_invalid() -> errors.ValidationFailed:
+    return errors.ValidationFailed([errors.FieldError("tag_ids", "must be your own tags")])
