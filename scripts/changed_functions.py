@@ -26,12 +26,12 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: scripts.*
 
-import deploy_plan
-import stage_function
-from stage_function import StageError
+from scripts import deploy_plan, stage_function
+from scripts.stage_function import StageError
 
 
 def wanted_digests(env: Mapping[str, str], build_dir: Path) -> dict[str, str]:
@@ -46,7 +46,7 @@ def wanted_digests(env: Mapping[str, str], build_dir: Path) -> dict[str, str]:
     return out
 
 
-def deployed_functions(project: str, region: str) -> dict[str, dict]:
+def deployed_functions(project: str, region: str) -> dict[str, dict[str, Any]]:
     """function name -> its Cloud Functions (v2) resource, as gcloud lists it."""
     result = subprocess.run(
         [
@@ -71,7 +71,9 @@ def deployed_functions(project: str, region: str) -> dict[str, dict]:
     return {item["name"].rsplit("/", 1)[-1]: item for item in listed}
 
 
-def pending(wanted: Mapping[str, str], deployed: Mapping[str, dict]) -> list[tuple[str, str]]:
+def pending(
+    wanted: Mapping[str, str], deployed: Mapping[str, dict[str, Any]]
+) -> list[tuple[str, str]]:
     """(function, reason) for every function that must be deployed, in functions.json order."""
     out = []
     for name, digest in wanted.items():

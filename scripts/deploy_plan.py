@@ -36,9 +36,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import stage_function
-from stage_function import REPO, StageError
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: scripts.*
+
+from scripts import stage_function
+from scripts.stage_function import REPO, StageError
 
 REQUIRED = ("SEALY_PROJECT", "SEALY_REGION", "SEALY_API_HOST", "SEALY_SECRET_VERSIONS")
 DIGEST_LABEL = "sealy-deploy"
@@ -74,7 +77,7 @@ def parse_secret_versions(text: str) -> dict[str, str]:
     return versions
 
 
-def read_config(names: list[str], env: Mapping[str, str], cfg: dict) -> DeployConfig:
+def read_config(names: list[str], env: Mapping[str, str], cfg: dict[str, Any]) -> DeployConfig:
     """Check that everything the named functions need is configured; list every gap."""
     problems = [f"{var} is not set" for var in REQUIRED if not env.get(var)]
     versions = parse_secret_versions(env.get("SEALY_SECRET_VERSIONS", ""))
@@ -114,7 +117,7 @@ def render(template: str, variables: Mapping[str, object]) -> str:
         raise StageError(f"functions.json: unknown placeholder {exc} in {template!r}") from exc
 
 
-def names_for(cfg: dict, project: str, function: str = "") -> dict[str, str]:
+def names_for(cfg: dict[str, Any], project: str, function: str = "") -> dict[str, str]:
     return {
         key: render(value, {"project": project, "function": function})
         for key, value in cfg["deploy"]["names"].items()
@@ -126,7 +129,7 @@ def sa_email(account_id: str, project: str) -> str:
 
 
 def template_variables(
-    cfg: dict, fn: dict, conf: DeployConfig, source_hash: str
+    cfg: dict[str, Any], fn: dict[str, Any], conf: DeployConfig, source_hash: str
 ) -> dict[str, object]:
     """What ${name} can stand for in functions.json (infra/functions.tf passes the same)."""
     names = names_for(cfg, conf.project, fn["name"])
@@ -150,7 +153,9 @@ def template_variables(
     }
 
 
-def function_env(cfg: dict, fn: dict, conf: DeployConfig, source_hash: str) -> dict[str, str]:
+def function_env(
+    cfg: dict[str, Any], fn: dict[str, Any], conf: DeployConfig, source_hash: str
+) -> dict[str, str]:
     """The environment a function runs with (secrets excluded), as Terraform renders it:
     a variable whose value renders empty is left out."""
     variables = template_variables(cfg, fn, conf, source_hash)
@@ -183,13 +188,15 @@ def git_commit(root: Path = REPO) -> str | None:
     return out if re.fullmatch(r"[0-9a-f]{40}", out) else None
 
 
-def source_object(cfg: dict, fn: dict, conf: DeployConfig, source_hash: str) -> str:
+def source_object(
+    cfg: dict[str, Any], fn: dict[str, Any], conf: DeployConfig, source_hash: str
+) -> str:
     bucket = names_for(cfg, conf.project)["source_bucket"]
     return f"gs://{bucket}/{fn['name']}/{source_hash}.zip"
 
 
 def upload_command(
-    cfg: dict, fn: dict, conf: DeployConfig, source_hash: str, build_dir: Path
+    cfg: dict[str, Any], fn: dict[str, Any], conf: DeployConfig, source_hash: str, build_dir: Path
 ) -> list[str]:
     # --no-clobber: an object named by its content hash never needs replacing.
     return [
@@ -203,14 +210,20 @@ def upload_command(
     ]
 
 
-def deploy_digest(cfg: dict, fn: dict, conf: DeployConfig, source_hash: str) -> str:
+def deploy_digest(
+    cfg: dict[str, Any], fn: dict[str, Any], conf: DeployConfig, source_hash: str
+) -> str:
     """What a deploy sets, in 40 hex digits (a label value holds at most 63 characters)."""
     settings = _settings(cfg, fn, conf, source_hash)
     return hashlib.sha256("\0".join(settings).encode()).hexdigest()[:40]
 
 
 def deploy_command(
-    cfg: dict, fn: dict, conf: DeployConfig, source_hash: str, commit: str | None = None
+    cfg: dict[str, Any],
+    fn: dict[str, Any],
+    conf: DeployConfig,
+    source_hash: str,
+    commit: str | None = None,
 ) -> list[str]:
     command = _settings(cfg, fn, conf, source_hash)
     labels = {DIGEST_LABEL: deploy_digest(cfg, fn, conf, source_hash)}
@@ -223,7 +236,9 @@ def deploy_command(
     return command
 
 
-def _settings(cfg: dict, fn: dict, conf: DeployConfig, source_hash: str) -> list[str]:
+def _settings(
+    cfg: dict[str, Any], fn: dict[str, Any], conf: DeployConfig, source_hash: str
+) -> list[str]:
     """`gcloud functions deploy` with everything it sets but the labels."""
     names = names_for(cfg, conf.project, fn["name"])
     secrets = {secret_env_name(s): f"{s}:{conf.secret_versions[s]}" for s in sorted(fn["secrets"])}

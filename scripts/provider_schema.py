@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tree_sitter
-import tree_sitter_go
+import tree_sitter  # type: ignore[import-not-found]  # (provider_schema-requirements.txt)
+import tree_sitter_go  # type: ignore[import-not-found]
 
 GO = tree_sitter.Language(tree_sitter_go.language())
 
@@ -784,7 +784,7 @@ def sdk_block(schema_map: Any, top: Any = None) -> dict[str, Any]:
         as_attribute = isinstance(fields.get("ConfigMode"), Symbol) and fields[
             "ConfigMode"
         ].name.endswith("SchemaConfigModeAttr")
-        if type_name in ("TypeList", "TypeSet") and nested:
+        if type_name in ("TypeList", "TypeSet") and isinstance(elem, Struct) and nested:
             inner = sdk_block(elem.fields.get("Schema"))
             nesting = "list" if type_name == "TypeList" else "set"
             if mode == "c" or as_attribute:

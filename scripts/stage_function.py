@@ -37,6 +37,7 @@ import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,11 +68,11 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def load_functions(root: Path = REPO) -> dict:
+def load_functions(root: Path = REPO) -> dict[str, Any]:
     """functions.json, with the names checked for what deploy.sh and Terraform need."""
     path = root / "functions.json"
     try:
-        data = json.loads(path.read_text())
+        data: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise StageError(f"{path} not found") from exc
     seen: set[str] = set()
@@ -191,7 +192,7 @@ def lock_path_for(extras: list[str], root: Path = REPO) -> Path:
     return root / (locks.pop() if locks else BASE_LOCK)
 
 
-def requirements_for(fn: dict, root: Path = REPO) -> str:
+def requirements_for(fn: dict[str, Any], root: Path = REPO) -> str:
     extras = list(fn.get("extras", []))
     lock_file = lock_path_for(extras, root)
     entries = closure(parse_lock(lock_file.read_text()), runtime_roots(extras, root))

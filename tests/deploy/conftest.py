@@ -13,11 +13,9 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
+from scripts import deploy_plan, stage_function
 
-import deploy_plan  # noqa: E402
-import stage_function  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 # A complete deploy configuration, as `terraform output -raw deploy_env` writes it.
 DEPLOY_ENV = {

@@ -155,8 +155,7 @@ def test_a_wrong_name_is_caught_at_its_line(
 
 def test_the_reader_sees_the_blocks_python_hcl2_sees() -> None:
     # The check reads HCL itself (standard library only); it must find the same blocks.
-    sys.path.insert(0, str(REPO / "scripts"))
-    import check_infra_schema
+    from scripts import check_infra_schema
 
     for path in sorted(INFRA.glob("*.tf")):
         ours = [
