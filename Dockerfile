@@ -14,8 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# The lock with every function's dependencies (firebase-admin included); Python 3.12
-# resolves to the same pins as the 3.11 lock (docs/deployment.md).
+# The lock with every function's dependencies (firebase-admin included), compiled for
+# Python 3.12 (`make lock`), the functions' runtime and this image's.
 COPY requirements/runtime-notifications.txt requirements/runtime-notifications.txt
 RUN pip install --no-compile -r requirements/runtime-notifications.txt \
     && useradd --create-home --uid 10001 sealy \

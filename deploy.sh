@@ -7,13 +7,16 @@
 # requirements.txt with only what that function needs) and build/<fn>.zip
 # (scripts/stage_function.py), upload the zip as gs://<sources bucket>/<fn>/<hash>.zip,
 # then `gcloud functions deploy --gen2` with the settings from functions.json
-# (scripts/deploy_plan.py builds the exact commands).
+# (scripts/deploy_plan.py builds the exact commands), labelled with the digest of what
+# it sets (sealy-deploy; scripts/changed_functions.py compares it with what is deployed).
+# deploy.sh is the only owner of the functions' code: Terraform creates each function
+# with a placeholder and ignores its source from then on (docs/deployment.md).
 #
 # --dry-run stages and prints the commands, one per line, without calling gcloud.
 #
 # Configuration (SEALY_PROJECT, SEALY_REGION, SEALY_API_HOST, SEALY_SECRET_VERSIONS,
-# SEALY_JWT_SIGNING_KID, SEALY_FIREBASE_PROJECT) comes from the environment, then from
-# $SEALY_DEPLOY_ENV (default .sealy/deploy.env, written by
+# SEALY_JWT_SIGNING_KID, SEALY_FIREBASE_PROJECT, SEALY_CORS_ORIGINS) comes from the
+# environment, then from $SEALY_DEPLOY_ENV (default .sealy/deploy.env, written by
 # `terraform -chdir=infra output -raw deploy_env`). See docs/deployment.md.
 set -euo pipefail
 

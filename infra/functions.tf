@@ -1,41 +1,48 @@
 # The Cloud Functions, one per functions.json entry.
 #
-# Source: `scripts/stage_function.py all` (or `./deploy.sh --dry-run all`) stages
-# build/<fn>/ first. Its hash (the same formula as stage_function.source_hash) names the
-# zip object, so a change of code uploads a new object and redeploys the function, and
-# deploy.sh, which uploads the same folder under the same name, causes no drift.
+# Who owns what (docs/deployment.md, "Terraform and deploy.sh"): Terraform creates each
+# function and owns its settings (memory, scaling, identity, network, environment,
+# secrets); deploy.sh alone owns its code. Terraform creates a function with a placeholder
+# that answers 503 until the first ./deploy.sh, and ignores the source and RELEASE from
+# then on, so an apply never rolls code back and a deploy never shows up as drift. Both
+# render the settings from functions.json the same way (scripts/deploy_plan.py), with
+# the secrets' project given as the project number, which is what gcloud stores.
+
+data "google_project" "this" {
+  project_id = var.project_id
+  depends_on = [google_project_service.apis]
+}
 
 locals {
-  build_dir = "${path.module}/../build"
-  source_hash = {
-    for name in keys(local.functions) :
-    name => sha256(join("\n", [
-      for f in sort(fileset("${local.build_dir}/${name}", "**")) :
-      "${f}:${filesha256("${local.build_dir}/${name}/${f}")}"
-    ]))
-  }
-  # Values for the ${...} templates in functions.json (see scripts/deploy_plan.py).
+  # Values for the ${...} templates in functions.json (see scripts/deploy_plan.py); a
+  # variable that renders empty is left out, as deploy.sh leaves it out. RELEASE is
+  # deploy.sh's (the staged source hash); Terraform ignores it after creation.
   function_env = {
     for name, fn in local.functions : name => {
-      for key, template in merge(local.catalog.deploy.env, try(fn.env, {})) :
-      key => templatestring(template, {
-        project                   = var.project_id
-        region                    = var.region
-        function                  = name
-        release                   = substr(local.source_hash[name], 0, 12)
-        threads                   = fn.threads
-        pool_size                 = fn.pool_size
-        max_overflow              = fn.max_overflow
-        sql_instance              = local.sql_connection_name
-        db_name                   = local.names.database
-        db_user                   = "${local.function_account_ids[name]}@${var.project_id}.iam"
-        api_host                  = local.api_host
-        jwt_signing_kid           = var.jwt_signing_kid
-        scheduler_service_account = google_service_account.scheduler.email
-        firebase_project          = local.firebase_project
-      })
+      for key, value in {
+        for key, template in merge(local.catalog.deploy.env, try(fn.env, {})) :
+        key => templatestring(template, {
+          project                   = var.project_id
+          region                    = var.region
+          function                  = name
+          release                   = "placeholder"
+          threads                   = fn.threads
+          pool_size                 = fn.pool_size
+          max_overflow              = fn.max_overflow
+          sql_instance              = local.sql_connection_name
+          db_name                   = local.names.database
+          db_user                   = "${local.function_account_ids[name]}@${var.project_id}.iam"
+          api_host                  = local.api_host
+          jwt_signing_kid           = var.jwt_signing_kid
+          scheduler_service_account = google_service_account.scheduler.email
+          firebase_project          = local.firebase_project
+          cors_origins              = join(",", var.cors_origins)
+        })
+      } : key => value if value != ""
     }
   }
+  # functions-framework at the version the functions run (the placeholder needs only it).
+  functions_framework_pin = regex("(?m)^functions-framework==\\S+", file("${path.module}/../requirements/runtime.txt"))
 }
 
 resource "google_storage_bucket" "sources" {
@@ -62,25 +69,31 @@ resource "google_storage_bucket" "sources" {
   }
 }
 
-data "archive_file" "source" {
+# The code a function is created with: answers 503 until deploy.sh puts the real code
+# there. It never changes with the code, so nothing here needs build/ staged.
+data "archive_file" "placeholder" {
   for_each    = local.functions
   type        = "zip"
-  source_dir  = "${local.build_dir}/${each.key}"
-  output_path = "${local.build_dir}/terraform/${each.key}-${local.source_hash[each.key]}.zip"
+  output_path = "${path.module}/.terraform/sealy-placeholder/${each.key}.zip"
 
-  lifecycle {
-    precondition {
-      condition     = fileexists("${local.build_dir}/${each.key}/main.py")
-      error_message = "build/${each.key}/ is not staged: run `python3 scripts/stage_function.py all` first."
-    }
+  source {
+    filename = "main.py"
+    content  = <<-EOT
+      def ${each.value.entry_point}(request):
+          return ("${each.key}: not deployed yet (./deploy.sh ${each.key})\n", 503)
+    EOT
+  }
+  source {
+    filename = "requirements.txt"
+    content  = "${local.functions_framework_pin}\n"
   }
 }
 
-resource "google_storage_bucket_object" "source" {
+resource "google_storage_bucket_object" "placeholder" {
   for_each = local.functions
   bucket   = google_storage_bucket.sources.name
-  name     = "${each.key}/${local.source_hash[each.key]}.zip"
-  source   = data.archive_file.source[each.key].output_path
+  name     = "${each.key}/placeholder-${data.archive_file.placeholder[each.key].output_sha256}.zip"
+  source   = data.archive_file.placeholder[each.key].output_path
 }
 
 resource "google_cloudfunctions2_function" "function" {
@@ -95,7 +108,7 @@ resource "google_cloudfunctions2_function" "function" {
     source {
       storage_source {
         bucket = google_storage_bucket.sources.name
-        object = google_storage_bucket_object.source[each.key].name
+        object = google_storage_bucket_object.placeholder[each.key].name
       }
     }
   }
@@ -116,22 +129,30 @@ resource "google_cloudfunctions2_function" "function" {
     vpc_connector_egress_settings  = "PRIVATE_RANGES_ONLY"
     environment_variables          = local.function_env[each.key]
 
+    # In key order, as gcloud sorts them; the project as its number, as gcloud stores it.
     dynamic "secret_environment_variables" {
-      for_each = toset(each.value.secrets)
+      for_each = { for s in each.value.secrets : upper(replace(s, "-", "_")) => s }
       content {
-        key        = upper(replace(secret_environment_variables.value, "-", "_"))
-        project_id = var.project_id
+        key        = secret_environment_variables.key
+        project_id = data.google_project.this.number
         secret     = google_secret_manager_secret.main[secret_environment_variables.value].secret_id
         version    = var.secret_versions[secret_environment_variables.value]
       }
     }
   }
 
+  lifecycle {
+    # The code is deploy.sh's: the source it deployed, and its RELEASE.
+    ignore_changes = [
+      build_config[0].source,
+      service_config[0].environment_variables["RELEASE"],
+    ]
+  }
+
   depends_on = [
     google_secret_manager_secret_iam_member.function,
     google_project_iam_member.sql,
-    google_project_iam_member.build,
-    google_storage_bucket_iam_member.build_reads_sources,
+    time_sleep.build_permissions,
   ]
 }
 

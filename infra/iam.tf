@@ -35,9 +35,12 @@ locals {
     title      = "sealy-sql-instance-only"
     expression = "resource.type == \"sqladmin.googleapis.com/Instance\" && resource.name == \"projects/${var.project_id}/instances/${local.names.sql_instance}\""
   }
+  # The functions, the migrator, and the people in db_admin_users (a database login is
+  # of no use without the roles that let the connector or the Auth Proxy reach the instance).
   sql_members = merge(
     { for name, sa in google_service_account.function : "function-${name}" => sa.member },
     { migrator = google_service_account.migrator.member },
+    { for email in var.db_admin_users : "admin-${email}" => "user:${email}" },
   )
   sql_grants = {
     for pair in setproduct(keys(local.sql_members), ["roles/cloudsql.client", "roles/cloudsql.instanceUser"]) :
@@ -65,7 +68,15 @@ resource "google_project_iam_member" "function_extra" {
   member   = google_service_account.function[each.value.function].member
 }
 
-# Cloud Build for the functions: write logs and the built images, read the sources.
+# Cloud Build for the functions: write logs and the built images, and read the source.
+# Cloud Functions copies a function's source into its own bucket,
+# gcf-v2-sources-<project number>-<region>, and the build fetches it from there, so the
+# build account needs Storage Object Viewer on that bucket (a bucket the project does not
+# manage: granted on the project, conditioned to that one bucket).
+locals {
+  gcf_sources_bucket = "gcf-v2-sources-${data.google_project.this.number}-${var.region}"
+}
+
 resource "google_project_iam_member" "build" {
   for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])
   project  = var.project_id
@@ -73,10 +84,33 @@ resource "google_project_iam_member" "build" {
   member   = google_service_account.build.member
 }
 
+resource "google_project_iam_member" "build_reads_gcf_sources" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = google_service_account.build.member
+
+  condition {
+    title      = "gcf-v2-sources-only"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${local.gcf_sources_bucket}\")"
+  }
+}
+
 resource "google_storage_bucket_iam_member" "build_reads_sources" {
   bucket = google_storage_bucket.sources.name
   role   = "roles/storage.objectViewer"
   member = google_service_account.build.member
+}
+
+# New IAM grants take a while to reach Cloud Build: the first function builds wait for
+# them (the provider's own custom build account example waits 60 s).
+resource "time_sleep" "build_permissions" {
+  create_duration = "60s"
+  triggers = {
+    roles = join(",", concat(
+      [for m in google_project_iam_member.build : m.id],
+      [google_project_iam_member.build_reads_gcf_sources.id, google_storage_bucket_iam_member.build_reads_sources.id],
+    ))
+  }
 }
 
 # --- GitHub Actions through Workload Identity Federation --------------------------------

@@ -131,8 +131,8 @@ data "cloudflare_ip_ranges" "current" {}
 
 locals {
   cloudflare_ranges = concat(
-    data.cloudflare_ip_ranges.current.ipv4_cidr_blocks,
-    data.cloudflare_ip_ranges.current.ipv6_cidr_blocks,
+    data.cloudflare_ip_ranges.current.ipv4_cidrs,
+    data.cloudflare_ip_ranges.current.ipv6_cidrs,
   )
 }
 

@@ -70,6 +70,8 @@ resource "google_project_service" "apis" {
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
+    # Project IAM bindings, and gcloud's project-number lookup (gcloud functions deploy).
+    "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
     "compute.googleapis.com",
     "fcm.googleapis.com",
@@ -81,8 +83,11 @@ resource "google_project_service" "apis" {
     "secretmanager.googleapis.com",
     "servicenetworking.googleapis.com",
     "sqladmin.googleapis.com",
+    "storage.googleapis.com", # also enabled by hand for the state bucket (docs/deployment.md)
     "sts.googleapis.com",
     "vpcaccess.googleapis.com",
   ])
   service = each.value
+  # Turning an API off on `destroy` would break whatever else in the project uses it.
+  disable_on_destroy = false
 }

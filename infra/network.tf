@@ -7,12 +7,40 @@ resource "google_compute_network" "main" {
   depends_on              = [google_project_service.apis]
 }
 
+locals {
+  # First and last address of each range we place in the VPC, as numbers.
+  ranges = {
+    vpc_connector    = var.vpc_connector_cidr
+    private_services = var.private_services_cidr
+  }
+  range_bounds = {
+    for name, cidr in local.ranges : name => [
+      for address in [cidrhost(cidr, 0), cidrhost(cidr, -1)] :
+      sum([for i, octet in split(".", address) : tonumber(octet) * pow(256, 3 - i)])
+    ]
+  }
+  ranges_overlap = !(
+    local.range_bounds.vpc_connector[1] < local.range_bounds.private_services[0] ||
+    local.range_bounds.private_services[1] < local.range_bounds.vpc_connector[0]
+  )
+}
+
+# Pinned, not left to Google's choice: an automatic allocation could overlap the
+# connector's range.
 resource "google_compute_global_address" "private_services" {
   name          = "sealy-private-services"
   purpose       = "VPC_PEERING"
   address_type  = "INTERNAL"
-  prefix_length = 20
+  address       = split("/", var.private_services_cidr)[0]
+  prefix_length = tonumber(split("/", var.private_services_cidr)[1])
   network       = google_compute_network.main.id
+
+  lifecycle {
+    precondition {
+      condition     = !local.ranges_overlap
+      error_message = "private_services_cidr overlaps vpc_connector_cidr: choose ranges apart."
+    }
+  }
 }
 
 resource "google_service_networking_connection" "private_services" {

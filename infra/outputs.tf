@@ -34,7 +34,7 @@ output "migrator_service_account" {
 }
 
 output "deploy_env" {
-  description = "deploy.sh's configuration: terraform output -raw deploy_env > ../.sealy/deploy.env"
+  description = "deploy.sh's configuration: mkdir -p ../.sealy && terraform output -raw deploy_env > ../.sealy/deploy.env"
   value       = <<-EOT
     SEALY_PROJECT=${var.project_id}
     SEALY_REGION=${var.region}
@@ -42,5 +42,6 @@ output "deploy_env" {
     SEALY_SECRET_VERSIONS=${join(",", [for k in sort(keys(var.secret_versions)) : "${k}=${var.secret_versions[k]}"])}
     SEALY_JWT_SIGNING_KID=${var.jwt_signing_kid}
     SEALY_FIREBASE_PROJECT=${local.firebase_project}
+    SEALY_CORS_ORIGINS=${join(",", var.cors_origins)}
   EOT
 }

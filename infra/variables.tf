@@ -100,9 +100,36 @@ variable "db_admin_users" {
 }
 
 variable "vpc_connector_cidr" {
-  description = "Unused /28 for the Serverless VPC Access connector."
+  description = "Unused /28 for the Serverless VPC Access connector; must not overlap private_services_cidr."
   type        = string
   default     = "10.8.0.0/28"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_connector_cidr, 0)) && endswith(var.vpc_connector_cidr, "/28")
+    error_message = "vpc_connector_cidr must be an IPv4 /28, e.g. 10.8.0.0/28."
+  }
+}
+
+variable "private_services_cidr" {
+  description = "Range reserved for Google's private services (Cloud SQL's private IP), pinned so it cannot overlap the connector's range."
+  type        = string
+  default     = "10.16.0.0/20"
+
+  validation {
+    condition     = can(cidrhost(var.private_services_cidr, 0)) && tonumber(split("/", var.private_services_cidr)[1]) <= 24
+    error_message = "private_services_cidr must be an IPv4 range of /24 or larger, e.g. 10.16.0.0/20."
+  }
+}
+
+variable "cors_origins" {
+  description = "Browser origins allowed to call the API (CORS_ORIGINS, exact match), e.g. [\"https://app.example.com\"]. Empty: no browser origin."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.cors_origins : can(regex("^https?://[a-z0-9.-]+(:[0-9]+)?$", o))])
+    error_message = "cors_origins entries are exact origins: scheme://host[:port], lower case, no path and no trailing slash."
+  }
 }
 
 variable "alert_emails" {

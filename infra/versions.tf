@@ -1,7 +1,11 @@
 # Terraform and provider versions, and the remote state.
 #
-# Versions are pinned to a minor series here; `terraform init` writes the exact
-# versions and their checksums to .terraform.lock.hcl, which is committed.
+# Each provider is pinned to the patch series whose schema facts infra/provider-schemas/
+# holds (scripts/check_infra_schema.py checks infra/ against them and refuses a looser
+# pin). To move to a newer provider: regenerate its facts from that tag
+# (docs/deployment.md, "Provider schema facts"), change the pin here, run `make lint`.
+# The first `terraform init` writes .terraform.lock.hcl (exact versions and checksums);
+# commit it then: it cannot be written here, where the registry is out of reach.
 terraform {
   # templatestring() (1.9) renders the templates in functions.json.
   required_version = ">= 1.9.0, < 2.0.0"
@@ -9,15 +13,19 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = "~> 7.0"
+      version = "~> 7.45.0"
     }
     cloudflare = {
       source  = "cloudflare/cloudflare"
-      version = "~> 5.19"
+      version = "~> 5.22.0"
     }
     archive = {
       source  = "hashicorp/archive"
-      version = "~> 2.7"
+      version = "~> 2.8.0"
+    }
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.14.0"
     }
   }
 

@@ -17,6 +17,9 @@ depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
 
 def upgrade() -> None:
+    # On a table that already exists (it has rows in production): indexes and constraints
+    # through migrations.online (create_index, add_check_constraint, add_foreign_key,
+    # replace_check_constraint); see migrations/README.md. tests/migration enforces it.
     ${upgrades if upgrades else "pass"}
 
 

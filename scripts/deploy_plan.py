@@ -16,10 +16,17 @@ which `terraform output -raw deploy_env` writes):
     SEALY_SECRET_VERSIONS   pinned versions, e.g. jwt-signing-key=3,jwt-public-keys=3,...
     SEALY_JWT_SIGNING_KID   key id of the current signing key (functions that sign tokens)
     SEALY_FIREBASE_PROJECT  optional; Firebase project for push (default: SEALY_PROJECT)
+    SEALY_CORS_ORIGINS      optional; browser origins allowed (CORS_ORIGINS), comma-separated
+
+Every deploy labels the function `sealy-deploy=<digest>`: a digest of the deploy command
+(settings, environment, secrets and the source object, which is named by the staged
+source's hash), and `sealy-commit=<commit>` for people. scripts/changed_functions.py
+compares the digest with what is deployed to decide which functions to deploy.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -29,11 +36,16 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import stage_function
-from stage_function import REPO, StageError
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: scripts.*
+
+from scripts import stage_function
+from scripts.stage_function import REPO, StageError
 
 REQUIRED = ("SEALY_PROJECT", "SEALY_REGION", "SEALY_API_HOST", "SEALY_SECRET_VERSIONS")
+DIGEST_LABEL = "sealy-deploy"
+COMMIT_LABEL = "sealy-commit"
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,7 @@ class DeployConfig:
     secret_versions: dict[str, str]
     jwt_signing_kid: str | None
     firebase_project: str
+    cors_origins: str = ""
 
 
 def secret_env_name(secret: str) -> str:
@@ -64,7 +77,7 @@ def parse_secret_versions(text: str) -> dict[str, str]:
     return versions
 
 
-def read_config(names: list[str], env: Mapping[str, str], cfg: dict) -> DeployConfig:
+def read_config(names: list[str], env: Mapping[str, str], cfg: dict[str, Any]) -> DeployConfig:
     """Check that everything the named functions need is configured; list every gap."""
     problems = [f"{var} is not set" for var in REQUIRED if not env.get(var)]
     versions = parse_secret_versions(env.get("SEALY_SECRET_VERSIONS", ""))
@@ -90,6 +103,9 @@ def read_config(names: list[str], env: Mapping[str, str], cfg: dict) -> DeployCo
         secret_versions=versions,
         jwt_signing_kid=env.get("SEALY_JWT_SIGNING_KID") or None,
         firebase_project=env.get("SEALY_FIREBASE_PROJECT") or project,
+        cors_origins=",".join(
+            o.strip() for o in env.get("SEALY_CORS_ORIGINS", "").split(",") if o.strip()
+        ),
     )
 
 
@@ -101,7 +117,7 @@ def render(template: str, variables: Mapping[str, object]) -> str:
         raise StageError(f"functions.json: unknown placeholder {exc} in {template!r}") from exc
 
 
-def names_for(cfg: dict, project: str, function: str = "") -> dict[str, str]:
+def names_for(cfg: dict[str, Any], project: str, function: str = "") -> dict[str, str]:
     return {
         key: render(value, {"project": project, "function": function})
         for key, value in cfg["deploy"]["names"].items()
@@ -113,7 +129,7 @@ def sa_email(account_id: str, project: str) -> str:
 
 
 def template_variables(
-    cfg: dict, fn: dict, conf: DeployConfig, source_hash: str
+    cfg: dict[str, Any], fn: dict[str, Any], conf: DeployConfig, source_hash: str
 ) -> dict[str, object]:
     """What ${name} can stand for in functions.json (infra/functions.tf passes the same)."""
     names = names_for(cfg, conf.project, fn["name"])
@@ -133,14 +149,19 @@ def template_variables(
         "jwt_signing_kid": conf.jwt_signing_kid or "",
         "scheduler_service_account": sa_email(names["scheduler_service_account"], conf.project),
         "firebase_project": conf.firebase_project,
+        "cors_origins": conf.cors_origins,
     }
 
 
-def function_env(cfg: dict, fn: dict, conf: DeployConfig, source_hash: str) -> dict[str, str]:
-    """The environment a function runs with (secrets excluded), as Terraform renders it."""
+def function_env(
+    cfg: dict[str, Any], fn: dict[str, Any], conf: DeployConfig, source_hash: str
+) -> dict[str, str]:
+    """The environment a function runs with (secrets excluded), as Terraform renders it:
+    a variable whose value renders empty is left out."""
     variables = template_variables(cfg, fn, conf, source_hash)
     merged = {**cfg["deploy"]["env"], **fn.get("env", {})}
-    return {key: render(value, variables) for key, value in merged.items()}
+    rendered = {key: render(value, variables) for key, value in merged.items()}
+    return {key: value for key, value in rendered.items() if value}
 
 
 def _key_values(pairs: Mapping[str, str]) -> str:
@@ -167,13 +188,15 @@ def git_commit(root: Path = REPO) -> str | None:
     return out if re.fullmatch(r"[0-9a-f]{40}", out) else None
 
 
-def source_object(cfg: dict, fn: dict, conf: DeployConfig, source_hash: str) -> str:
+def source_object(
+    cfg: dict[str, Any], fn: dict[str, Any], conf: DeployConfig, source_hash: str
+) -> str:
     bucket = names_for(cfg, conf.project)["source_bucket"]
     return f"gs://{bucket}/{fn['name']}/{source_hash}.zip"
 
 
 def upload_command(
-    cfg: dict, fn: dict, conf: DeployConfig, source_hash: str, build_dir: Path
+    cfg: dict[str, Any], fn: dict[str, Any], conf: DeployConfig, source_hash: str, build_dir: Path
 ) -> list[str]:
     # --no-clobber: an object named by its content hash never needs replacing.
     return [
@@ -187,9 +210,36 @@ def upload_command(
     ]
 
 
+def deploy_digest(
+    cfg: dict[str, Any], fn: dict[str, Any], conf: DeployConfig, source_hash: str
+) -> str:
+    """What a deploy sets, in 40 hex digits (a label value holds at most 63 characters)."""
+    settings = _settings(cfg, fn, conf, source_hash)
+    return hashlib.sha256("\0".join(settings).encode()).hexdigest()[:40]
+
+
 def deploy_command(
-    cfg: dict, fn: dict, conf: DeployConfig, source_hash: str, commit: str | None = None
+    cfg: dict[str, Any],
+    fn: dict[str, Any],
+    conf: DeployConfig,
+    source_hash: str,
+    commit: str | None = None,
 ) -> list[str]:
+    command = _settings(cfg, fn, conf, source_hash)
+    labels = {DIGEST_LABEL: deploy_digest(cfg, fn, conf, source_hash)}
+    if commit:
+        labels[COMMIT_LABEL] = commit
+    command.append(f"--update-labels={_key_values(labels)}")
+    # Invocation rights (allUsers behind ingress internal-and-gclb) are Terraform's:
+    # without --[no-]allow-unauthenticated gcloud leaves them as they are.
+    command.append("--quiet")
+    return command
+
+
+def _settings(
+    cfg: dict[str, Any], fn: dict[str, Any], conf: DeployConfig, source_hash: str
+) -> list[str]:
+    """`gcloud functions deploy` with everything it sets but the labels."""
     names = names_for(cfg, conf.project, fn["name"])
     secrets = {secret_env_name(s): f"{s}:{conf.secret_versions[s]}" for s in sorted(fn["secrets"])}
     command = [
@@ -221,11 +271,6 @@ def deploy_command(
     ]
     if secrets:
         command.append(f"--set-secrets={_key_values(secrets)}")
-    if commit:
-        command.append(f"--update-labels=sealy-commit={commit}")
-    # Invocation rights (allUsers behind ingress internal-and-gclb) are Terraform's:
-    # without --[no-]allow-unauthenticated gcloud leaves them as they are.
-    command.append("--quiet")
     return command
 
 

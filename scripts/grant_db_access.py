@@ -16,11 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: scripts.*
 
-import stage_function
-from deploy_plan import render
+from scripts import stage_function
+from scripts.deploy_plan import render
 
 
 def function_db_users(project: str) -> list[str]:

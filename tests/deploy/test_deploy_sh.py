@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -45,7 +46,11 @@ def flags(command: list[str]) -> dict[str, str]:
 
 
 def key_values(text: str) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in text.split(","))
+    """gcloud's KEY=V,KEY=V list, also with an alternate delimiter (`^@^K=V@K=V`)."""
+    delimiter = ","
+    if text.startswith("^"):
+        delimiter, text = text[1], text[3:]
+    return dict(item.split("=", 1) for item in text.split(delimiter))
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +102,11 @@ def test_deploy_commands_carry_the_listed_settings(
         }, name
         env = key_values(given["set-env-vars"])
         assert env["ENV"] == "prod"
+        # Trace ids in the logs need the project: projects/<p>/traces/<id>.
+        assert env["GOOGLE_CLOUD_PROJECT"] == project
+        assert "CORS_ORIGINS" not in env  # no browser origin unless configured
+        labels = key_values(given["update-labels"])
+        assert re.fullmatch(r"[0-9a-f]{40}", labels["sealy-deploy"]), labels
         assert env["THREADS"] == str(fn["threads"])
         assert env["DB_POOL_SIZE"] == str(fn["pool_size"])
         assert env["DB_MAX_OVERFLOW"] == str(fn["max_overflow"])
@@ -236,14 +246,12 @@ def test_gcloud_accepts_the_commands(dry_run_all: dict[str, Any], tmp_path: Path
         )
 
 
-def test_changed_functions_picks_the_deploy_matrix() -> None:
-    sys.path.insert(0, str(REPO / "scripts"))
-    import changed_functions
-
-    names = ["auth", "todos", "tags"]
-    assert changed_functions.affected(names, ["functions/todos/main.py", "README.md"]) == ["todos"]
-    assert changed_functions.affected(names, ["docs/deployment.md", "tests/x.py"]) == []
-    for shared in ("common/http.py", "requirements/runtime.txt", "functions.json", "deploy.sh"):
-        assert changed_functions.affected(names, [shared]) == names
-    assert changed_functions.affected(names, None) == names  # unknown base: everything
-    assert changed_functions.changed_paths("0" * 40, "HEAD") is None
+def test_cors_origins_reach_every_function_exactly(tmp_path: Path) -> None:
+    origins = "https://app.example.com,https://admin.example.com:8443"
+    env = {**DEPLOY_ENV, "SEALY_BUILD_DIR": str(tmp_path), "SEALY_CORS_ORIGINS": origins}
+    result = run_deploy("all", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    deploys = [shlex.split(line) for line in result.stdout.splitlines() if " deploy " in line]
+    assert deploys
+    for command in deploys:
+        assert key_values(flags(command)["set-env-vars"])["CORS_ORIGINS"] == origins

@@ -9,6 +9,9 @@ something outside common/, or a file the folder forgot, fails here.
 
 Virtual environments are made with uv (the project's dev dependency) and kept in
 .sealy/deploy-test-venvs/, one per distinct requirements.txt, so later runs reuse them.
+uv installs the pins from its own cache when it has them (offline, as on a machine that
+already ran this) and otherwise downloads them from PyPI, the one registry a fresh
+machine and CI reach; without uv, pip does the same.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def _uv() -> str | None:
 def venv_for(requirements: Path) -> Path:
     """A virtual environment with exactly these requirements, reused across runs."""
     pins = [line for line in requirements.read_text().splitlines() if not line.startswith("#")]
-    digest = hashlib.sha256("\n".join(["v2", sys.version, *pins]).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\n".join(["v3", sys.version, *pins]).encode()).hexdigest()[:16]
     venv = VENVS / digest
     if (venv / ".complete").exists():
         return venv
@@ -66,20 +69,20 @@ def venv_for(requirements: Path) -> Path:
     uv = _uv()
     if uv:
         subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-        subprocess.run(
-            [
-                uv,
-                "pip",
-                "install",
-                "-q",
-                "--compile-bytecode",  # as pip and the Cloud Functions build do: fast imports
-                "--python",
-                str(venv / "bin" / "python"),
-                "-r",
-                str(requirements),
-            ],
-            check=True,
-        )
+        install = [
+            uv,
+            "pip",
+            "install",
+            "-q",
+            "--compile-bytecode",  # as pip and the Cloud Functions build do: fast imports
+            "--python",
+            str(venv / "bin" / "python"),
+            "-r",
+            str(requirements),
+        ]
+        offline = subprocess.run([*install, "--offline"], capture_output=True, check=False)
+        if offline.returncode != 0:  # something is not in uv's cache yet: ask PyPI
+            subprocess.run(install, check=True)
     else:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run(
