@@ -264,6 +264,40 @@ export interface paths {
         patch: operations["todos_update_item"];
         trace?: never;
     };
+    "/v1/todos/{item_id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark done; a recurring todo moves to its next occurrence instead, until its series ends. */
+        post: operations["todos_complete_todo"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/todos/{item_id}/reopen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark not done again. */
+        post: operations["todos_reopen_todo"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/todos/{item_id}/tags/{tag_id}": {
         parameters: {
             query?: never;
@@ -312,40 +346,6 @@ export interface paths {
         post?: never;
         /** Revoke a user's share of the todo (idempotent) */
         delete: operations["todos_delete_share"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/todos/{item_id}/complete": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Mark done; a recurring todo moves to its next occurrence instead, until its series ends. */
-        post: operations["todos_complete_todo"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/todos/{item_id}/reopen": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Mark not done again. */
-        post: operations["todos_reopen_todo"];
-        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -904,6 +904,11 @@ export interface components {
             id: string;
             /** Email */
             email: string | null;
+            /**
+             * Email Verified
+             * @description the email is proven to be the user's
+             */
+            email_verified: boolean;
             /** Username */
             username: string;
             /** Display Name */
@@ -3585,6 +3590,236 @@ export interface operations {
             };
         };
     };
+    todos_complete_todo: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` of the version you read (`"3"`), or several separated by commas; a stale one is 412 and changes nothing. `*` matches any version. */
+                "If-Match"?: string;
+                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
+                "X-Request-Id"?: string;
+            };
+            path: {
+                /** @description Not a UUID, or not visible to you: 404. */
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The resource's version as a strong ETag ("3"), for If-Match. */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TodoOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Method Not Allowed */
+            405: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The methods this path accepts. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Precondition Failed */
+            412: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure: the problem carries only the request id. */
+            500: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
+            503: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    todos_reopen_todo: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` of the version you read (`"3"`), or several separated by commas; a stale one is 412 and changes nothing. `*` matches any version. */
+                "If-Match"?: string;
+                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
+                "X-Request-Id"?: string;
+            };
+            path: {
+                /** @description Not a UUID, or not visible to you: 404. */
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The resource's version as a strong ETag ("3"), for If-Match. */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TodoOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Method Not Allowed */
+            405: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The methods this path accepts. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Precondition Failed */
+            412: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure: the problem carries only the request id. */
+            500: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
+            503: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     todos_put_tag: {
         parameters: {
             query?: never;
@@ -4112,236 +4347,6 @@ export interface operations {
                     "X-Request-Id": string;
                     /** @description The methods this path accepts. */
                     Allow: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description An unexpected failure: the problem carries only the request id. */
-            500: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
-            503: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    /** @description Seconds. */
-                    "Retry-After": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    todos_complete_todo: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description The `ETag` of the version you read (`"3"`), or several separated by commas; a stale one is 412 and changes nothing. `*` matches any version. */
-                "If-Match"?: string;
-                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
-                "X-Request-Id"?: string;
-            };
-            path: {
-                /** @description Not a UUID, or not visible to you: 404. */
-                item_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    /** @description The resource's version as a strong ETag ("3"), for If-Match. */
-                    ETag: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TodoOut"];
-                };
-            };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
-                    "WWW-Authenticate": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Method Not Allowed */
-            405: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    /** @description The methods this path accepts. */
-                    Allow: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Precondition Failed */
-            412: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description An unexpected failure: the problem carries only the request id. */
-            500: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
-            503: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    /** @description Seconds. */
-                    "Retry-After": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    todos_reopen_todo: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description The `ETag` of the version you read (`"3"`), or several separated by commas; a stale one is 412 and changes nothing. `*` matches any version. */
-                "If-Match"?: string;
-                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
-                "X-Request-Id"?: string;
-            };
-            path: {
-                /** @description Not a UUID, or not visible to you: 404. */
-                item_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    /** @description The resource's version as a strong ETag ("3"), for If-Match. */
-                    ETag: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TodoOut"];
-                };
-            };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
-                    "WWW-Authenticate": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Method Not Allowed */
-            405: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
-                    /** @description The methods this path accepts. */
-                    Allow: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Precondition Failed */
-            412: {
-                headers: {
-                    /** @description This request's id (yours if valid, else a new one). */
-                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
