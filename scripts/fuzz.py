@@ -232,12 +232,26 @@ def _record_scenario(report: Report, event: Any, status: Any) -> None:
 # --- the server and its users ----------------------------------------------------------
 
 
+# The fuzzer's own client address (TEST-NET-2, RFC 5737): the registrations it gets refused
+# and the logins it fails count for it, not for every other client on loopback.
+FUZZER_ADDRESS = "198.51.100.1"
+
+
 @contextlib.contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """`app` on a free loopback port (werkzeug's threaded server, in a thread); its base URL."""
+def serve(app: Any, *, client_address: str | None = None) -> Iterator[str]:
+    """`app` on a free loopback port (werkzeug's threaded server, in a thread); its base URL.
+    With `client_address`, every request comes from that address (`REMOTE_ADDR`), as if that
+    client were connected: throttles count it apart from the others."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    served = app
+    if client_address is not None:
+
+        def served(environ: dict[str, Any], start_response: Any) -> Any:
+            environ["REMOTE_ADDR"] = client_address
+            return app(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, served, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -395,7 +409,7 @@ def main() -> int:
         app = create_gateway()
         # One JSON line per request would bury the report; errors (5xx) still print.
         logging.getLogger("common.http").setLevel(logging.ERROR)
-        with serve(app) as base:
+        with serve(app, client_address=FUZZER_ADDRESS) as base:
             print(
                 f"fuzzing {base}/v1/openapi.json (seed {args.seed}, {args.max_examples} "
                 f"examples per operation and phase, phases {','.join(phases)})",

@@ -37,7 +37,7 @@ def test_schemathesis_finds_nothing(
     gateway: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="common.http")  # thousands of request lines
-    with fuzz.serve(gateway) as base:
+    with fuzz.serve(gateway, client_address=fuzz.FUZZER_ADDRESS) as base:
         report = fuzz.fuzz_gateway(
             base,
             workdir=tmp_path,
