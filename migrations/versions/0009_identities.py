@@ -1,0 +1,61 @@
+"""Identities: at most one per provider and user (`uq_auth_identities_user_id_provider`).
+
+Sign in with Google and Apple (api-v1 §11) links identities to accounts; a user has at most
+one password, one Google and one Apple identity, and `DELETE /v1/auth/identities/{provider}`
+names one by its provider. The unique index also makes two concurrent "set a password"
+requests of a password-less account store one password, not two.
+
+`auth_identities` already has rows, so the index is built CONCURRENTLY, outside the
+revision's transaction: reads and writes go on during the build. A build that failed half-way
+leaves an INVALID index of that name, dropped (concurrently) first, so running the revision
+again repairs it. Until now only registration made identities, one password identity per user,
+so no existing rows collide.
+
+Revision ID: 0009_identities
+Revises: 0007_email_verified
+Create Date: 2026-12-02 10:00:00.000000
+"""
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+from alembic import op
+from sqlalchemy import text
+
+revision: str = "0009_identities"
+down_revision: str | None = "0007_email_verified"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+INDEX = "uq_auth_identities_user_id_provider"
+
+
+@contextlib.contextmanager
+def outside_transaction() -> Iterator[None]:
+    """Autocommit: each statement its own transaction (CONCURRENTLY requires it).
+
+    alembic's `autocommit_block()` alone is not enough with pg8000: asking the connection for
+    its isolation level opens a transaction pg8000 never ends, so it is committed first.
+    """
+    with op.get_context().autocommit_block():
+        dbapi_connection = op.get_bind().connection.dbapi_connection
+        if getattr(dbapi_connection, "_in_transaction", False):  # pg8000 (pinned exactly)
+            dbapi_connection.commit()
+        yield
+
+
+def upgrade() -> None:
+    with outside_transaction():
+        op.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS "{INDEX}"'))
+        op.create_index(
+            INDEX,
+            "auth_identities",
+            ["user_id", "provider"],
+            unique=True,
+            postgresql_concurrently=True,
+        )
+
+
+def downgrade() -> None:
+    # Forward-only: undo a change with a new revision (expand/contract), never by going back.
+    raise RuntimeError("migrations are forward-only; write a new revision instead")
