@@ -159,7 +159,7 @@ def _path_params(rule: str) -> list[dict[str, Any]]:
 
 
 def _statuses(route: Route) -> list[int]:
-    found = {route.status, *route.errors, 405, 500}
+    found = {route.status, *route.also, *route.errors, 405, 500}
     if route.body is not None:
         found |= {400, 413, 415, 422}
     if route.query is not None:
@@ -346,12 +346,12 @@ def _id_pointer(model: type[BaseModel] | None) -> str | None:
     return None
 
 
-def _success(route: Route, refs: dict[Any, Any], description: str) -> dict[str, Any]:
+def _success(route: Route, status: int, refs: dict[Any, Any], description: str) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description}
     headers: dict[str, Any] = {"X-Request-Id": _REQUEST_ID_HEADER}
     if route.path.endswith("/openapi.json"):
         response["content"] = {"application/json": {"schema": {"type": "object"}}}
-    elif route.response is not None and route.status != 204:
+    elif route.response is not None and status != 204:
         schema_ref = refs[(route.response, "serialization")]
         response["content"] = {"application/json": {"schema": schema_ref}}
         if _has_etag(route):
@@ -360,7 +360,7 @@ def _success(route: Route, refs: dict[Any, Any], description: str) -> dict[str, 
                 "required": True,
                 "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
             }
-    if route.status == 201:
+    if status == 201:
         headers["Location"] = {
             "description": "The new resource.",
             "required": True,
@@ -419,8 +419,8 @@ def _operation(route: Route, function: str, refs: dict[Any, Any]) -> dict[str, A
     op["security"] = _security(route)
     for status in _statuses(route):
         description = HTTPStatus(status).phrase
-        if status == route.status:
-            op["responses"][str(status)] = _success(route, refs, description)
+        if status == route.status or status in route.also:
+            op["responses"][str(status)] = _success(route, status, refs, description)
         else:
             op["responses"][str(status)] = _problem(route, status, description)
     return op
