@@ -42,7 +42,8 @@ from common.schemas.users import UserOut
 if TYPE_CHECKING:
     from common.http import Api, Route
 
-_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+# A werkzeug rule's variable: `<name>`, `<uuid:name>`, `<any(a, b):name>`.
+_PARAM = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -133,25 +134,29 @@ _STATUS_NOTES = {
 
 
 def openapi_path(rule: str) -> str:
-    return _PARAM.sub(lambda m: "{" + m.group(2) + "}", rule)
+    return _PARAM.sub(lambda m: "{" + m.group(3) + "}", rule)
 
 
 def _param_names(rule: str) -> list[str]:
-    return [name for _, name in _PARAM.findall(rule)]
+    return [name for _, _, name in _PARAM.findall(rule)]
 
 
 def _path_params(rule: str) -> list[dict[str, Any]]:
     params = []
-    for converter, name in _PARAM.findall(rule):
+    for converter, arguments, name in _PARAM.findall(rule):
         schema: dict[str, Any] = {"type": "string"}
+        description = "Not a UUID, or not visible to you: 404."
         if converter == "uuid":
             schema["format"] = "uuid"
+        elif converter == "any":
+            schema["enum"] = [value.strip() for value in arguments.split(",")]
+            description = "One of these values; any other: 404."
         params.append(
             {
                 "name": name,
                 "in": "path",
                 "required": True,
-                "description": "Not a UUID, or not visible to you: 404.",
+                "description": description,
                 "schema": schema,
             }
         )

@@ -419,11 +419,11 @@ def link_identity(ctx: Ctx, body: IdentityLink) -> Reply:
     raise errors.Conflict(f"This {name} account was linked by another request meanwhile.")
 
 
-@api.route("DELETE", "/identities/<provider>", status=204, errors=(409,))
+@api.route(
+    "DELETE", "/identities/<any(password, google, apple):provider>", status=204, errors=(409,)
+)
 def unlink_identity(ctx: Ctx, provider: str) -> None:
     """Remove a way to sign in (204 also when it was not linked); never the last one."""
-    if provider not in AuthProvider.__members__:
-        raise errors.NotFound("No such way to sign in: password, google or apple.")
     if not identities.lock_user(session=ctx.session, user_id=ctx.user_id):
         raise errors.Unauthorized(ACCOUNT_GONE)
     removal = identities.remove_identity(

@@ -859,7 +859,7 @@ def test_every_identity_route_runs_at_most_three_statements(
         "/v1/auth/google",
         "/v1/auth/apple",
         "/v1/auth/identities",
-        "/v1/auth/identities/<provider>",
+        "/v1/auth/identities/<any(password, google, apple):provider>",
         "/v1/auth/password",
         "/v1/users/me",
     }
@@ -880,6 +880,8 @@ def test_the_openapi_document_describes_the_identity_routes(client: Client) -> N
     assert "200" in paths["/v1/auth/identities"]["get"]["responses"]
     removal = paths["/v1/auth/identities/{provider}"]["delete"]
     assert {"204", "401", "404", "409"} <= set(removal["responses"])
+    (provider,) = [p for p in removal["parameters"] if p["in"] == "path"]
+    assert provider["schema"] == {"type": "string", "enum": ["password", "google", "apple"]}
     assert "409" in paths["/v1/auth/password"]["post"]["responses"]
     users = client.get("/v1/users/openapi.json").get_json()
     erasure = users["components"]["schemas"]["AccountDelete"]
