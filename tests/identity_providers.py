@@ -69,6 +69,8 @@ class KeyServer:
         self.cache_control: str | None = "public, max-age=21600, must-revalidate, no-transform"
         self.age: str | None = None
         self.status = 200
+        self.raw: bytes | None = None  # a body to send instead of the key set
+        self.location: str | None = None  # a redirect's target
         self.fetches = 0
         self._server: ThreadingHTTPServer | None = None
 
@@ -84,9 +86,12 @@ class KeyServer:
         cache_control: str | None = "public, max-age=21600, must-revalidate, no-transform",
         age: str | None = None,
         status: int = 200,
+        raw: bytes | None = None,
+        location: str | None = None,
     ) -> None:
         with self._lock:
             self.keys, self.cache_control, self.age, self.status = keys, cache_control, age, status
+            self.raw, self.location = raw, location
 
     def start(self) -> None:
         owner = self
@@ -97,10 +102,14 @@ class KeyServer:
                     owner.fetches += 1
                     status, keys = owner.status, owner.keys
                     cache_control, age = owner.cache_control, owner.age
+                    raw, location = owner.raw, owner.location
                 if self.path != owner.path:
                     status = 404
                 body = json.dumps({"keys": keys}).encode() if status == 200 else b"{}"
                 self.send_response(status)
+                if location is not None:
+                    self.send_header("Location", location)
+                body = raw if raw is not None else body
                 self.send_header("Content-Type", "application/json; charset=UTF-8")
                 if cache_control is not None:
                     self.send_header("Cache-Control", cache_control)

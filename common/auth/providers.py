@@ -16,7 +16,8 @@ What PyJWKClient does not do is done in `ProviderKeys` (read in PyJWT 2.15's sou
   passed, but starts the cooldown only at a successful fetch: while the endpoint fails,
   every token with a made-up `kid` would go to the network. Here a flood of garbage kids
   costs at most one fetch per interval, and a token naming a key published since the last
-  fetch (a rotation) gets it fetched once.
+  fetch (a rotation) gets the set fetched once: at once, or when the interval since the last
+  fetch has passed (providers publish new keys well before they sign with them).
 - One fetch at a time (a lock): concurrent sign-ins wait for the fetch in progress.
 - No fresh keys and no fetch possible (the endpoint failed, or failed within the interval):
   `KeysUnavailable`, a 503 with `Retry-After`; a token is never refused (401) or accepted
@@ -29,11 +30,12 @@ cost no fetch, and `jwt.decode` is told RS256 only: the algorithm is never the t
 choice); keys of the set are used only if RSA for RS256; `crit` and `b64` headers are
 refused; `iss` must be the provider's, `aud` one of `GOOGLE_CLIENT_IDS` / `APPLE_CLIENT_IDS`,
 `exp` (and `iat`, `nbf`) within `LEEWAY_S`; `sub` is required. A nonce the client sends
-must have its SHA-256 hex digest in the token's `nonce` claim: always for Apple (api-v1 §11),
-and for Google when the client gave Google such a digest (linking takes an optional nonce for
-either provider; one rule for both). `email_verified` counts only
-when it is `true` or, as Apple sometimes sends it, `"true"`. Every failure is a 401 whose
-detail names the reason in our own words (never the token's content).
+must have its SHA-256 hex digest in the token's `nonce` claim: always for Apple (api-v1 §11;
+only erasure, whose contract body has no nonce, takes an Apple token without one, fresh
+instead), and for Google when the client gave Google such a digest (linking takes an
+optional nonce for either provider: one rule for both). `email_verified` counts only when it
+is `true` or, as Apple sometimes sends it, `"true"`. Every failure is a 401 whose detail
+names the reason in our own words (never the token's content).
 """
 
 from __future__ import annotations

@@ -263,6 +263,7 @@ BAD_TOKENS: dict[str, Callable[[StandIn], str]] = {
     "issued in the future": lambda p: p.token(iat=_now() + 600, exp=_now() + 1200),
     "not valid before later": lambda p: p.token(nbf=_now() + 600),
     "no expiry": lambda p: p.token(exp=None),
+    "a fractional issue time": lambda p: p.token(iat=_now() + 0.5),
     "no subject": lambda p: p.token(sub=None),
     "an empty subject": lambda p: p.token(sub=""),
     "signed by another key under its kid": lambda p: p.sign(
@@ -374,6 +375,24 @@ def test_an_address_with_too_many_refusals_cannot_sign_in(client: Client, engine
     assert client_failures(engine, address) == 101
     # the same token from another address signs in: the address was held back, not the token
     assert google(client, GOOGLE.sign(claims), headers=via_edge(fresh_address())).status_code == 201
+
+
+def test_a_switched_off_account_cannot_sign_in(client: Client, engine: Engine) -> None:
+    social = google_account(client)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE users SET is_active = false WHERE id = :u"), {"u": social["user"]["id"]}
+        )
+    address = fresh_address()
+    claims = social["claims"]
+    response = google(client, GOOGLE.sign(claims), headers=via_edge(address))
+    assert assert_problem(response, 401)["detail"] == "This account cannot sign in."
+    assert client_failures(engine, address) == 1
+    with engine.begin() as conn:  # switched on again, it signs in: nothing else was changed
+        conn.execute(
+            text("UPDATE users SET is_active = true WHERE id = :u"), {"u": social["user"]["id"]}
+        )
+    assert google(client, GOOGLE.sign(claims)).status_code == 200
 
 
 # --- accounts are never merged: 409, then link while signed in --------------------------------

@@ -9,7 +9,10 @@ the fetches they answer, so each assertion is on what reached the network.
 
 from __future__ import annotations
 
+import json
 import secrets
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +31,7 @@ from tests.identity_providers import (
     nonce_pair,
     unsigned_token,
 )
+from tests.servers import ROOT, function_process
 
 pytestmark = pytest.mark.api
 
@@ -219,6 +223,31 @@ def test_a_useless_key_set_is_not_trusted(
     assert_problem(sign_in(client, GOOGLE), 503)
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"raw": b"<html>maintenance</html>"},  # not JSON
+        {"raw": b"[]"},  # JSON, not a key set
+        {"raw": b'{"keys": [' + b'{"kty": "RSA"},' * 20_000 + b"{}]}"},  # over 256 KiB
+    ],
+    ids=["html", "a list", "too big"],
+)
+def test_an_answer_that_is_no_key_set_is_not_trusted(
+    client: Client, clock: Clock, answer: dict[str, Any]
+) -> None:
+    GOOGLE.server.serve([GOOGLE.key.jwk], **answer)
+    assert_problem(sign_in(client, GOOGLE), 503)
+
+
+def test_a_redirect_is_not_followed(client: Client, clock: Clock) -> None:
+    # the key URL is the configured one: a redirect elsewhere (here to Apple's stand-in,
+    # which would answer with a key set) is a failed fetch
+    GOOGLE.server.serve([], status=302, location=APPLE.server.url)
+    apple_fetches = APPLE.server.fetches
+    assert_problem(sign_in(client, GOOGLE), 503)
+    assert APPLE.server.fetches == apple_fetches
+
+
 def test_a_key_the_provider_withdrew_stops_working_when_the_keys_go_stale(
     client: Client, clock: Clock
 ) -> None:
@@ -242,3 +271,26 @@ def test_each_provider_has_its_own_keys(client: Client, clock: Clock) -> None:
     # a Google token signed with Apple's key (and its kid) is not Google's
     token = GOOGLE.sign(GOOGLE.claims(), key=APPLE.key)
     assert_problem(sign_in(client, GOOGLE, token), 401)
+
+
+def test_without_client_ids_every_token_is_refused_and_nothing_is_fetched() -> None:
+    # a deployment that has not configured a provider: its own process, its own settings
+    env = {"GOOGLE_CLIENT_IDS": "", "APPLE_CLIENT_IDS": ""}
+    source = ROOT / "functions" / "auth" / "main.py"
+    start = GOOGLE.server.fetches, APPLE.server.fetches
+    with function_process(source, "auth", env, wait_path="/v1/auth/health") as base:
+        nonce, digest = nonce_pair()
+        for path, body in (
+            ("/v1/auth/google", {"id_token": GOOGLE.token()}),
+            ("/v1/auth/apple", {"id_token": APPLE.token(nonce=digest), "nonce": nonce}),
+        ):
+            request = urllib.request.Request(
+                base + path,
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == 401
+            assert "is not configured here" in json.loads(refused.value.read())["detail"]
+    assert (GOOGLE.server.fetches, APPLE.server.fetches) == start
