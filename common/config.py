@@ -12,10 +12,11 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_CURSOR_SECRET = "dev-cursor-secret-not-for-production"  # noqa: S105 (a marker, refused in prod)
 DEV_KEY_ID_PREFIX = "dev-"
@@ -88,11 +89,37 @@ class Settings(BaseSettings):
     def cors_origin_set(self) -> frozenset[str]:
         return frozenset(o.strip() for o in self.cors_origins.split(",") if o.strip())
 
+    # --- sign in with Google and Apple (api-v1 §11) ----------------------------------
+    # The client ids whose ID tokens are accepted (a token's `aud` must be one of them),
+    # comma-separated; none: every token of that provider is refused.
+    google_client_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    apple_client_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    # The providers' published signing keys (JWKS). http:// only under ENV=dev|test.
+    google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
+    apple_jwks_url: str = "https://appleid.apple.com/auth/keys"
+
+    @field_validator("google_client_ids", "apple_client_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    def _key_url_problems(self) -> list[str]:
+        allowed = ("https",) if self.env == "prod" else ("https", "http")
+        return [
+            f"{name.upper()} must be an {' or '.join(allowed)} URL"
+            for name in ("google_jwks_url", "apple_jwks_url")
+            if (url := urlsplit(getattr(self, name))).scheme not in allowed or not url.netloc
+        ]
+
     @model_validator(mode="after")
     def _enforce_production_rules(self) -> Self:
         if bad := [o for o in self.cors_origin_set if not _ORIGIN.fullmatch(o)]:
             raise ValueError(f"CORS_ORIGINS holds what is not an origin: {', '.join(sorted(bad))}")
         if self.env != "prod":
+            if bad_urls := self._key_url_problems():
+                raise ValueError("; ".join(bad_urls))
             if self.database_url is None and self.cloud_sql_instance is None:
                 raise ValueError("set DATABASE_URL (or CLOUD_SQL_INSTANCE)")
             return self
@@ -119,6 +146,7 @@ class Settings(BaseSettings):
             problems.append("JWT_SIGNING_KID is a dev key")
         if self.release == "dev":
             problems.append("RELEASE must name the deployed release")
+        problems.extend(self._key_url_problems())
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self

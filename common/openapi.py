@@ -60,7 +60,8 @@ INFO: dict[str, Any] = {
 # function's own URL, the local gateway. So the server is the host this document came from.
 SERVERS = [{"url": "/", "description": "The host that serves this document."}]
 
-_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+# A werkzeug rule's variable: `<name>`, `<uuid:name>`, `<any(a, b):name>`.
+_PARAM = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -152,25 +153,29 @@ _STATUS_NOTES = {
 
 
 def openapi_path(rule: str) -> str:
-    return _PARAM.sub(lambda m: "{" + m.group(2) + "}", rule)
+    return _PARAM.sub(lambda m: "{" + m.group(3) + "}", rule)
 
 
 def _param_names(rule: str) -> list[str]:
-    return [name for _, name in _PARAM.findall(rule)]
+    return [name for _, _, name in _PARAM.findall(rule)]
 
 
 def _path_params(rule: str) -> list[dict[str, Any]]:
     params = []
-    for converter, name in _PARAM.findall(rule):
+    for converter, arguments, name in _PARAM.findall(rule):
         schema: dict[str, Any] = {"type": "string"}
+        description = "Not a UUID, or not visible to you: 404."
         if converter == "uuid":
             schema["format"] = "uuid"
+        elif converter == "any":
+            schema["enum"] = [value.strip() for value in arguments.split(",")]
+            description = "One of these values; any other: 404."
         params.append(
             {
                 "name": name,
                 "in": "path",
                 "required": True,
-                "description": "Not a UUID, or not visible to you: 404.",
+                "description": description,
                 "schema": schema,
             }
         )
@@ -178,7 +183,7 @@ def _path_params(rule: str) -> list[dict[str, Any]]:
 
 
 def _statuses(route: Route) -> list[int]:
-    found = {route.status, *route.errors, 405, 500}
+    found = {route.status, *route.also, *route.errors, 405, 500}
     if route.body is not None:
         found |= {400, 413, 415, 422}
     if route.query is not None:
@@ -288,12 +293,12 @@ def _id_pointer(model: type[BaseModel] | None) -> str | None:
     return None
 
 
-def _success(route: Route, refs: dict[Any, Any], description: str) -> dict[str, Any]:
+def _success(route: Route, status: int, refs: dict[Any, Any], description: str) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description}
     headers: dict[str, Any] = {"X-Request-Id": _REQUEST_ID_HEADER}
     if route.path.endswith("/openapi.json"):
         response["content"] = {"application/json": {"schema": {"type": "object"}}}
-    elif route.response is not None and route.status != 204:
+    elif route.response is not None and status != 204:
         schema_ref = refs[(route.response, "serialization")]
         response["content"] = {"application/json": {"schema": schema_ref}}
         if _has_etag(route):
@@ -302,7 +307,7 @@ def _success(route: Route, refs: dict[Any, Any], description: str) -> dict[str, 
                 "required": True,
                 "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
             }
-    if route.status == 201:
+    if status == 201:
         headers["Location"] = {
             "description": "The new resource.",
             "required": True,
@@ -361,8 +366,8 @@ def _operation(route: Route, function: str, refs: dict[Any, Any]) -> dict[str, A
     op["security"] = _security(route)
     for status in _statuses(route):
         description = HTTPStatus(status).phrase
-        if status == route.status:
-            op["responses"][str(status)] = _success(route, refs, description)
+        if status == route.status or status in route.also:
+            op["responses"][str(status)] = _success(route, status, refs, description)
         else:
             op["responses"][str(status)] = _problem(route, status, description)
     return op

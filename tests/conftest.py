@@ -33,9 +33,12 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["ENV"] = "test"
     os.environ.setdefault("RELEASE", "test")
+    from tests.identity_providers import start_stand_ins, stop_stand_ins
     from tests.keys import install_test_keys
 
     install_test_keys()
+    start_stand_ins()  # Google's and Apple's key endpoints, on loopback
+    stack.callback(stop_stand_ins)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -153,6 +153,9 @@ class AuthIdentity(Base):
             unique=True,
             postgresql_where=text("provider_user_id IS NOT NULL"),
         ),
+        # One way in per provider and user: at most one password, one Google, one Apple
+        # identity (DELETE /v1/auth/identities/{provider} names it by its provider).
+        Index("uq_auth_identities_user_id_provider", "user_id", "provider", unique=True),
     )
 
     id: Mapped[uuid.UUID] = _pk()

@@ -49,6 +49,7 @@ class Route:
     summary: str
     headers: tuple[str, ...] = ()
     idempotent: bool = False  # a creating POST: honours Idempotency-Key
+    also: tuple[int, ...] = ()  # other success statuses, with the same response schema
 
 
 class Api:
@@ -95,13 +96,15 @@ class Api:
         summary: str = "",
         headers: tuple[str, ...] = (),
         idempotent: bool = False,
+        also: tuple[int, ...] = (),
     ) -> None:
         """Serve `method` on `prefix + path` (werkzeug rule syntax) with `handler`.
 
         `body`, `query`: the schemas the inputs are validated with (passed to the handler as
         `body=` and `query=`); `response`: the schema of a 2xx body; `errors`: the statuses
         the route adds to those the pipeline answers (for the OpenAPI document); `headers`:
-        request headers it reads; `idempotent`: a creating POST honouring Idempotency-Key."""
+        request headers it reads; `idempotent`: a creating POST honouring Idempotency-Key;
+        `also`: success statuses besides `status` (a sign-in: 200, or 201 when it creates)."""
         full = self.prefix + path if path != "/" else self.prefix
         route = Route(
             method=method,
@@ -116,6 +119,7 @@ class Api:
             summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
             headers=(*headers, "Idempotency-Key") if idempotent else headers,
             idempotent=idempotent,
+            also=also,
         )
         self.routes.append(route)
         self._map.add(Rule(full, methods=[method], endpoint=route))

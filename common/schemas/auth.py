@@ -82,7 +82,11 @@ class LogoutIn(Schema):
 
 
 class PasswordChange(Schema):
-    current_password: GivenPassword
+    """`POST /v1/auth/password`: `current_password` is required when the account has a
+    password (a `422` without it); an account without one (signed up with Google or Apple)
+    sets its first with `new_password` alone."""
+
+    current_password: GivenPassword | None = None
     new_password: NewPassword
 
 

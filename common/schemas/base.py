@@ -152,6 +152,22 @@ def _adjust_properties(
 
 TagIds = Annotated[list[uuid.UUID], Field(max_length=100, description="the caller's own tags")]
 
+# Sign in with Google and Apple (api-v1 §11): `auth` signs in and links with these, `users`
+# erases a password-less account with them.
+LinkedProvider = Literal["google", "apple"]
+IdToken = Annotated[
+    Str,
+    Field(min_length=1, max_length=8192, description="The provider's ID token (a JWT)."),
+]
+Nonce = Annotated[
+    Str,
+    Field(
+        min_length=1,
+        max_length=255,
+        description="The raw nonce whose SHA-256 hex digest the provider put in the token.",
+    ),
+]
+
 
 class Patch(Schema):
     """Base of PATCH bodies: any subset of fields; `null` clears an optional field and is

@@ -22,12 +22,22 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import JsonSchemaValue
 
-from common.schemas.base import JsonSchemaHook, Patch, Schema, Str, Timestamp, python_space
+from common.schemas.base import (
+    IdToken,
+    JsonSchemaHook,
+    LinkedProvider,
+    Nonce,
+    Patch,
+    Schema,
+    Str,
+    Timestamp,
+    python_space,
+)
 
 _LOCALE = re.compile(
     r"(?P<language>[A-Za-z]{2,3})"
@@ -133,7 +143,43 @@ class UserUpdate(Patch):
     locale: Locale | None = None
 
 
-class AccountDelete(Schema):
-    """`DELETE /v1/users/me`: the account's password, to confirm."""
+# An erasure is confirmed one way: the password, or a provider's ID token (JSON Schema's
+# words for what `AccountDelete._one_way` checks).
+_ONE_WAY: dict[str, Any] = {
+    "oneOf": [
+        {
+            "required": ["password"],
+            "not": {"anyOf": [{"required": [f]} for f in ("provider", "id_token", "nonce")]},
+        },
+        {"required": ["provider", "id_token"], "not": {"required": ["password"]}},
+    ]
+}
 
-    password: Str = Field(min_length=1)
+
+class AccountDelete(Schema):
+    """`DELETE /v1/users/me`, confirmed by the account's `password`, or by a fresh ID token
+    (`provider`, `id_token`; for Apple also the `nonce` when the token carries one) of a
+    Google or Apple account linked to it: the way an account without a password confirms."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_WAY)
+
+    password: Annotated[Str, Field(min_length=1)] | None = None
+    provider: LinkedProvider | None = None
+    id_token: IdToken | None = None
+    nonce: Nonce | None = None
+
+    @field_validator("password", "provider", "id_token", "nonce", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null (leave the field out)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Self:
+        by_token = any(v is not None for v in (self.provider, self.id_token, self.nonce))
+        if (self.password is not None) == by_token:
+            raise ValueError("send either password, or provider and id_token")
+        if by_token and (self.provider is None or self.id_token is None):
+            raise ValueError("provider and id_token go together")
+        return self

@@ -1,4 +1,5 @@
-"""The `auth` function (/v1/auth): register, login, refresh, logout, password change.
+"""The `auth` function (/v1/auth): register, login, refresh, logout, password change, and
+Sign in with Google and Apple with the account's identities.
 
 Decisions where the contract is silent:
 - Token responses carry `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
@@ -18,17 +19,49 @@ Decisions where the contract is silent:
 - Access tokens stay valid until they expire (15 minutes) after logout or a password change:
   they are verified without the database. Revocation ends refresh.
 - `Idempotency-Key` is not honoured here: replaying a response would mean storing the tokens.
+
+Sign in with Google and Apple (api-v1 §11; tokens checked by common.auth.providers, SQL in
+common.db.identities):
+- A refused provider sign-in (a bad token: 401; a switched-off account: 401; a throttled
+  address: 429) counts against the client address like a refused login, and an address with
+  100 in its window gets 429 for any sign-in. A 409 (the email has an account) does not count:
+  only the email's owner holds such a token.
+- A bad ID token is 401 with `WWW-Authenticate: Bearer` (no `error`: no access token is at
+  fault, also on the routes that take one); the detail says what was wrong with it. Keys that
+  cannot be fetched are 503 with `Retry-After`.
+- An email the provider has not verified is never the account's: no 409, no sign-in to the
+  account holding it, and a new account gets no email (`null`); the identity keeps it for
+  `GET /identities`. Otherwise the provider's unverified word would let anyone claim, and
+  block, anybody's address.
+- A new account's username: the body's, else the token's `name`, else the email's local part
+  (each trimmed to 50 characters), else the provider's name. `display_name` only from the
+  body (Apple's tokens carry no name). A returning user's token brings the identity's email
+  up to date; the account's own email is the user's to change.
+- `POST /identities`: `201`, or `200` with the identity when it is linked to the caller
+  already; `409` when it belongs to another account or the caller has another identity of
+  that provider. `nonce` is checked whenever sent (its SHA-256 hex digest must be the token's
+  claim) and Apple's tokens need one. A provider that verified the account's own email marks
+  it verified (the user's version goes up).
+- `DELETE /identities/{provider}`: `password` may go too while another way in remains; `204`
+  also when nothing of that provider was linked (as tag links and shares), `404` for a name
+  that is not a provider. Unlinking ends no session (`logout-all` does).
+- `POST /password` without `current_password` sets the first password of an account without
+  one; with a password already, `current_password` is required (`422`). An account without an
+  email cannot have a password (`409`: login is by email); two at once: one wins, the other
+  is `409`.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from typing import NoReturn
 
 import flask
 import functions_framework
 
 from common import errors
+from common.auth import providers
 from common.auth.checks import check_login_throttle, check_registration_throttle, confirm_password
 from common.auth.client_ip import client_address
 from common.auth.passwords import hash_password, needs_rehash, verify_password
@@ -38,7 +71,8 @@ from common.auth.tokens import (
     issue_access_token,
     new_refresh_token,
 )
-from common.db import accounts, sessions, throttles
+from common.db import accounts, identities, sessions, throttles
+from common.db.models import AuthProvider
 from common.http import Api, Ctx, Reply
 from common.schemas.auth import (
     AuthOut,
@@ -49,6 +83,14 @@ from common.schemas.auth import (
     RegisterIn,
     TokenPair,
     TokensOut,
+)
+from common.schemas.identities import (
+    AppleSignIn,
+    GoogleSignIn,
+    IdentityLink,
+    IdentityList,
+    IdentityOut,
+    ProviderAuthOut,
 )
 
 log = logging.getLogger(__name__)
@@ -172,12 +214,14 @@ def logout_all(ctx: Ctx) -> None:
     sessions.revoke_all_sessions(session=ctx.session, user_id=ctx.user_id)
 
 
-@api.route("POST", "/password", body=PasswordChange, response=TokensOut, errors=(403, 429))
+@api.route("POST", "/password", body=PasswordChange, response=TokensOut, errors=(403, 409, 429))
 def change_password(ctx: Ctx, body: PasswordChange) -> Reply:
     """Change the password: every other session ends, the returned pair is the only one."""
     credentials = accounts.get_credentials(session=ctx.session, user_id=ctx.user_id)
     if credentials is None:
         raise errors.Unauthorized("The account no longer exists.")
+    if body.current_password is None:
+        return _first_password(ctx, credentials, body.new_password)
     confirm_password(session=ctx.session, credentials=credentials, password=body.current_password)
     assert credentials.identity_id is not None  # a password matched
     refresh_token = new_refresh_token()
@@ -189,6 +233,226 @@ def change_password(ctx: Ctx, body: PasswordChange) -> Reply:
         password_hash=hash_password(body.new_password),
         refresh_hash=hash_refresh_token(refresh_token),
     )
+    return Reply(TokensOut(tokens=_pair(ctx.user_id, refresh_token)), headers=NO_STORE)
+
+
+# --- Sign in with Google and Apple; the account's identities (api-v1 §11) -------------------
+
+ACCOUNT_GONE = "The account of this access token no longer exists."
+
+
+def _refuse_sign_in(ctx: Ctx, client: str | None, refusal: errors.ApiError) -> NoReturn:
+    """Count a refused provider sign-in against the client address (as login does), then
+    answer `refusal` with that count kept."""
+    if client is not None:
+        throttles.record_client_failure(session=ctx.session, client=client)
+    raise refusal.keeping_writes()
+
+
+def _username(identity: providers.ProviderIdentity, given: str | None) -> str:
+    """The body's username, else the token's name, else the email's local part (trimmed to
+    the profile's 50 characters), else the provider's name."""
+    local_part = identity.email.rpartition("@")[0] if identity.email else None
+    for candidate in (given, identity.name, local_part):
+        trimmed = (candidate or "").strip()[:50].strip()
+        if trimmed:
+            return trimmed
+    return providers.NAMES[identity.provider]
+
+
+def _provider_sign_in(
+    ctx: Ctx,
+    provider: providers.Provider,
+    id_token: str,
+    *,
+    nonce: str | None = None,
+    username: str | None = None,
+    display_name: str | None = None,
+) -> Reply:
+    """The identity's account (200), a new account (201), or 409 when the identity is
+    unknown and its verified email belongs to an account (accounts are never merged)."""
+    client = client_address(ctx.request)
+    try:
+        identity = providers.verify_id_token(provider, id_token, nonce=nonce)
+    except errors.Unauthorized as refused:
+        _refuse_sign_in(ctx, client, refused)
+    kind = AuthProvider(provider)
+    verified_email = identity.email if identity.email_verified else None
+    check = identities.find_sign_in(
+        session=ctx.session,
+        provider=kind,
+        subject=identity.subject,
+        verified_email=verified_email,
+        client=client,
+    )
+    throttled = check.client_failures
+    if throttled is not None and throttled.failures >= throttles.CLIENT_FAILURE_LIMIT:
+        too_many = errors.TooManyRequests(
+            throttled.retry_after, "Too many failed sign-ins; try again later."
+        )
+        _refuse_sign_in(ctx, client, too_many)
+    if check.user is not None and not check.can_sign_in:
+        _refuse_sign_in(ctx, client, _cannot_sign_in())
+    refresh_token = new_refresh_token()
+    if check.user is None:
+        if check.email_taken:
+            raise _email_has_an_account(provider)
+        created = identities.create_provider_account(
+            session=ctx.session,
+            provider=kind,
+            subject=identity.subject,
+            identity_email=identity.email,
+            verified_email=verified_email,
+            username=_username(identity, username),
+            display_name=display_name,
+            refresh_hash=hash_refresh_token(refresh_token),
+        )
+        if created is identities.Taken.EMAIL:
+            raise _email_has_an_account(provider)
+        if created is not identities.Taken.IDENTITY:
+            new = dict(created)
+            out = {"user": new, "tokens": _pair(new["id"], refresh_token), "created": True}
+            return Reply(out, status=201, headers={**NO_STORE, "Location": "/v1/users/me"})
+    # a known identity, or one that a concurrent first sign-in has just created
+    user = identities.start_identity_session(
+        session=ctx.session,
+        provider=kind,
+        subject=identity.subject,
+        email=identity.email,
+        refresh_hash=hash_refresh_token(refresh_token),
+    )
+    if user is None:  # switched off or erased since it was read
+        _refuse_sign_in(ctx, client, _cannot_sign_in())
+    out = {"user": dict(user), "tokens": _pair(user["id"], refresh_token), "created": False}
+    return Reply(out, headers=NO_STORE)
+
+
+def _cannot_sign_in() -> errors.Unauthorized:
+    # as at login: a switched-off account (is_active false) cannot sign in
+    return errors.Unauthorized("This account cannot sign in.", error=None)
+
+
+def _email_has_an_account(provider: providers.Provider) -> errors.Conflict:
+    name = providers.NAMES[provider]
+    return errors.Conflict(
+        f"An account with this {name} account's email exists. Sign in to it and link "
+        f"{name} (POST /v1/auth/identities): accounts are never merged automatically."
+    )
+
+
+@api.route(
+    "POST",
+    "/google",
+    public=True,
+    body=GoogleSignIn,
+    response=ProviderAuthOut,
+    also=(201,),
+    errors=(401, 409, 429),
+)
+def sign_in_with_google(ctx: Ctx, body: GoogleSignIn) -> Reply:
+    """Sign in (or sign up) with a Google ID token."""
+    return _provider_sign_in(ctx, "google", body.id_token)
+
+
+@api.route(
+    "POST",
+    "/apple",
+    public=True,
+    body=AppleSignIn,
+    response=ProviderAuthOut,
+    also=(201,),
+    errors=(401, 409, 429),
+)
+def sign_in_with_apple(ctx: Ctx, body: AppleSignIn) -> Reply:
+    """Sign in (or sign up) with an Apple ID token and the nonce its request used."""
+    return _provider_sign_in(
+        ctx,
+        "apple",
+        body.id_token,
+        nonce=body.nonce,
+        username=body.username,
+        display_name=body.display_name,
+    )
+
+
+@api.route("GET", "/identities", response=IdentityList)
+def list_identities(ctx: Ctx) -> Reply:
+    """The ways into the signed-in account: its password, Google, Apple."""
+    items = identities.list_identities(session=ctx.session, user_id=ctx.user_id)
+    if items is None:
+        raise errors.Unauthorized(ACCOUNT_GONE)
+    return Reply({"items": items})
+
+
+@api.route(
+    "POST",
+    "/identities",
+    body=IdentityLink,
+    response=IdentityOut,
+    status=201,
+    also=(200,),
+    errors=(409,),
+)
+def link_identity(ctx: Ctx, body: IdentityLink) -> Reply:
+    """Link a Google or Apple account to the signed-in account (200 when already linked)."""
+    identity = providers.verify_id_token(body.provider, body.id_token, nonce=body.nonce)
+    name = providers.NAMES[body.provider]
+    result = identities.link_identity(
+        session=ctx.session,
+        user_id=ctx.user_id,
+        provider=AuthProvider(body.provider),
+        subject=identity.subject,
+        email=identity.email,
+        email_verified=identity.email_verified,
+    )
+    if result.identity is not None:
+        if not result.created:
+            return Reply(result.identity)
+        location = {"Location": f"/v1/auth/identities/{body.provider}"}
+        return Reply(result.identity, status=201, headers=location)
+    if not result.user_exists:
+        raise errors.Unauthorized(ACCOUNT_GONE)
+    if result.owner_elsewhere:
+        raise errors.Conflict(f"This {name} account is linked to another account.")
+    if result.provider_taken:
+        raise errors.Conflict(f"Another {name} account is linked to yours; remove it first.")
+    raise errors.Conflict(f"This {name} account was linked by another request meanwhile.")
+
+
+@api.route(
+    "DELETE", "/identities/<any(password, google, apple):provider>", status=204, errors=(409,)
+)
+def unlink_identity(ctx: Ctx, provider: str) -> None:
+    """Remove a way to sign in (204 also when it was not linked); never the last one."""
+    if not identities.lock_user(session=ctx.session, user_id=ctx.user_id):
+        raise errors.Unauthorized(ACCOUNT_GONE)
+    removal = identities.remove_identity(
+        session=ctx.session, user_id=ctx.user_id, provider=AuthProvider(provider)
+    )
+    if removal.found and not removal.removed:
+        raise errors.Conflict(
+            "This is the last way to sign in to the account: link another one first."
+        )
+
+
+def _first_password(ctx: Ctx, credentials: accounts.Credentials, new_password: str) -> Reply:
+    """`POST /v1/auth/password` without `current_password`: the first password of an account
+    that has none (signed up with Google or Apple). Every session ends but the new one."""
+    if credentials.identity_id is not None:
+        missing = errors.FieldError("current_password", "is required: the account has a password")
+        raise errors.ValidationFailed([missing])
+    if credentials.email is None:
+        raise errors.Conflict("The account has no email, which a password signs in with.")
+    refresh_token = new_refresh_token()
+    added = identities.add_password(
+        session=ctx.session,
+        user_id=ctx.user_id,
+        email=credentials.email,
+        password_hash=hash_password(new_password),
+        refresh_hash=hash_refresh_token(refresh_token),
+    )
+    if not added:
+        raise errors.Conflict("A password was set meanwhile: change it with current_password.")
     return Reply(TokensOut(tokens=_pair(ctx.user_id, refresh_token)), headers=NO_STORE)
 
 

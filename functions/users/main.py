@@ -7,6 +7,11 @@ Decisions where the contract is silent:
   nothing and keeps the version.
 - A wrong password on `DELETE` is `403` and counts as a failed sign-in for the account's email
   (the 6th within 15 minutes is `429`), so a stolen access token cannot test passwords freely.
+- `DELETE` with `{provider, id_token}` (api-v1 §11; the way an account without a password
+  confirms, and open to any account with that provider linked) takes a fresh ID token: issued
+  at most 10 minutes ago (Google's live an hour). An invalid one is `401`, like at sign-in;
+  a valid one of a Google or Apple account not linked to this account is `403`, like a wrong
+  password. Apple's `nonce` is checked when sent (the contract's body has none).
 """
 
 from __future__ import annotations
@@ -15,13 +20,17 @@ import flask
 import functions_framework
 
 from common import errors
+from common.auth import providers
 from common.auth.checks import confirm_password
-from common.db import accounts
+from common.db import accounts, identities
 from common.db import users as db
+from common.db.models import AuthProvider
 from common.http import Api, Ctx, Reply, etag
 from common.schemas.users import AccountDelete, UserOut, UserUpdate
 
 api = Api("users")
+
+FRESH_ID_TOKEN_S = 10 * 60  # an erasure confirmed by a provider takes a token this fresh
 
 
 def _gone() -> errors.Unauthorized:
@@ -62,14 +71,32 @@ def update_me(ctx: Ctx, body: UserUpdate) -> Reply:
     headers=("If-Match",),
 )
 def delete_me(ctx: Ctx, body: AccountDelete) -> None:
-    """Erase the account and everything it owns (its password confirms)."""
+    """Erase the account and everything it owns (its password, or a provider, confirms)."""
+    identity = None
+    if body.provider is not None and body.id_token is not None:  # before any statement
+        identity = providers.verify_id_token(
+            body.provider,
+            body.id_token,
+            nonce=body.nonce,
+            require_nonce=False,
+            max_age_s=FRESH_ID_TOKEN_S,
+        )
     credentials = accounts.get_credentials(session=ctx.session, user_id=ctx.user_id)
     if credentials is None:
         raise _gone()
     versions = ctx.if_match()
     if versions is not None and credentials.version not in versions:
         raise errors.PreconditionFailed()
-    confirm_password(session=ctx.session, credentials=credentials, password=body.password)
+    if identity is None:
+        assert body.password is not None  # AccountDelete: one way or the other
+        confirm_password(session=ctx.session, credentials=credentials, password=body.password)
+    else:
+        owner = identities.identity_owner(
+            session=ctx.session, provider=AuthProvider(identity.provider), subject=identity.subject
+        )
+        if owner != ctx.user_id:
+            name = providers.NAMES[identity.provider]
+            raise errors.Forbidden(f"This {name} account is not linked to yours.")
     db.delete_user(session=ctx.session, user_id=ctx.user_id, email=credentials.email)
 
 

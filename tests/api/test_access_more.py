@@ -20,6 +20,7 @@ from werkzeug.test import Client
 
 from tests.api.helpers import assert_problem
 from tests.factories import Account, register
+from tests.identity_providers import GOOGLE
 
 pytestmark = pytest.mark.api
 
@@ -367,6 +368,9 @@ GHOST_CASES = ghost_cases()
 GHOST_BODIES = {
     "/v1/users/me": {"display_name": "ghost"},
     "/v1/auth/password": {"current_password": "whatever-1", "new_password": "another-Pw-9"},
+    # a valid Google token (made at import, valid for the whole run): linking it to a deleted
+    # account must still find no account
+    "/v1/auth/identities": {"provider": "google", "id_token": GOOGLE.token(exp=2**31 - 1)},
     "/v1/notifications/devices": {"token": "ghost:APA91bX", "platform": "web"},
 }
 GHOST_BODIES_BY_COLLECTION = {**BODIES, "tags": {"name": "ghost tag"}, "auth": None}

@@ -203,10 +203,14 @@ def test_wrong_passwords_on_delete_are_throttled(client: Client) -> None:
     assert client.get("/v1/users/me", headers=account.headers).status_code == 200
 
 
-def test_delete_needs_the_password_field(client: Client) -> None:
+def test_delete_needs_the_password_or_a_provider_token(client: Client) -> None:
     account = register(client)
     response = client.delete("/v1/users/me", json={}, headers=account.headers)
-    assert error_fields(response) == {"password"}
+    # api-v1 §11: `{password}` or `{provider, id_token}`; neither is one error on the body
+    assert error_fields(response) == {"body"}
+    assert response.get_json()["errors"][0]["message"] == (
+        "send either password, or provider and id_token"
+    )
     response = client.delete("/v1/users/me", headers=account.headers)
     assert_problem(response, 415)
 

@@ -110,6 +110,19 @@ def test_provider_user_id_is_unique_per_provider(session: Session) -> None:
     add(session, AuthIdentity(user_id=b.id, provider=AuthProvider.google, provider_user_id="x"))
 
 
+def test_a_user_has_at_most_one_identity_per_provider(session: Session) -> None:
+    u = user()
+    add(session, u, AuthIdentity(user_id=u.id, provider=AuthProvider.google, provider_user_id="1"))
+    refused(
+        session,
+        lambda: AuthIdentity(user_id=u.id, provider=AuthProvider.google, provider_user_id="2"),
+    )
+    add(session, AuthIdentity(user_id=u.id, provider=AuthProvider.apple, provider_user_id="1"))
+    password = {"provider": AuthProvider.password, "email": "a@b.co", "password_hash": "h"}
+    add(session, AuthIdentity(user_id=u.id, **password))
+    refused(session, lambda: AuthIdentity(user_id=u.id, **password))
+
+
 def todo(owner: User, **kw: Any) -> Todo:
     return Todo(id=uuid.uuid4(), title="t", user_id=owner.id, **kw)
 

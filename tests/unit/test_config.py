@@ -100,3 +100,39 @@ def test_production_cors_origins_are_https() -> None:
     }
     with pytest.raises(ValidationError, match="https:// origins only"):
         make(cors_origins="http://app.sealy.dev")
+
+
+# --- sign in with Google and Apple ------------------------------------------------------
+
+
+def test_provider_settings_default_to_the_real_key_urls_and_no_client() -> None:
+    settings = make()
+    assert settings.google_jwks_url == "https://www.googleapis.com/oauth2/v3/certs"
+    assert settings.apple_jwks_url == "https://appleid.apple.com/auth/keys"
+    assert settings.google_client_ids == ()
+    assert settings.apple_client_ids == ()
+
+
+def test_client_ids_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_CLIENT_IDS", " a.apps.googleusercontent.com, b.apps ,,")
+    monkeypatch.setenv("APPLE_CLIENT_IDS", "dev.sealy.app")
+    settings = make()
+    assert settings.google_client_ids == ("a.apps.googleusercontent.com", "b.apps")
+    assert settings.apple_client_ids == ("dev.sealy.app",)
+
+
+@pytest.mark.parametrize("name", ["google_jwks_url", "apple_jwks_url"])
+def test_production_takes_key_urls_over_https_only(name: str) -> None:
+    with pytest.raises(ValidationError, match=f"{name.upper()} must be an https URL"):
+        make(**{name: "http://keys.example.com/jwks"})
+    assert getattr(make(**{name: "https://keys.example.com/jwks"}), name).startswith("https:")
+
+
+@pytest.mark.parametrize("env", ["dev", "test"])
+def test_dev_and_test_also_take_http_key_urls(env: str) -> None:
+    local = {"env": env, "database_url": "postgresql+pg8000://u@h/db"}
+    settings = Settings(_env_file=None, **local, google_jwks_url="http://127.0.0.1:9/k")  # type: ignore[call-arg, arg-type]
+    assert settings.google_jwks_url == "http://127.0.0.1:9/k"
+    for bad in ("file:///etc/passwd", "ftp://keys.example.com/k", "https://"):
+        with pytest.raises(ValidationError, match="APPLE_JWKS_URL must be an https or http URL"):
+            Settings(_env_file=None, **local, apple_jwks_url=bad)  # type: ignore[call-arg, arg-type]
