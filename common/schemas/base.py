@@ -130,7 +130,7 @@ def without_null(prop: JsonSchemaValue) -> JsonSchemaValue:
     return {**rest, "anyOf": options}
 
 
-def _adjust_properties(
+def adjust_properties(
     schema: core_schema.CoreSchema,
     handler: GetJsonSchemaHandler,
     *,
@@ -185,7 +185,7 @@ class Patch(Schema):
     def __get_pydantic_json_schema__(
         cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        return _adjust_properties(schema, handler, never_null=cls.NOT_NULL)
+        return adjust_properties(schema, handler, never_null=cls.NOT_NULL)
 
 
 class FieldErrorOut(Schema):
@@ -210,7 +210,7 @@ class Problem(Schema):
         cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         # `errors` is left out, never null, when there is none (see common.http).
-        return _adjust_properties(schema, handler, never_null=["errors"], optional=["errors"])
+        return adjust_properties(schema, handler, never_null=["errors"], optional=["errors"])
 
 
 class Health(Schema):

@@ -24,8 +24,16 @@ import re
 import uuid
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from common.schemas.base import (
     IdToken,
@@ -36,6 +44,7 @@ from common.schemas.base import (
     Schema,
     Str,
     Timestamp,
+    adjust_properties,
     python_space,
 )
 
@@ -145,13 +154,19 @@ class UserUpdate(Patch):
 
 # An erasure is confirmed one way: the password, or a provider's ID token (JSON Schema's
 # words for what `AccountDelete._one_way` checks).
+def _present(*names: str) -> dict[str, Any]:
+    """A schema that holds when every one of `names` is present (named in `properties` too,
+    so that linters see each required name defined)."""
+    return {"required": list(names), "properties": {name: {} for name in names}}
+
+
 _ONE_WAY: dict[str, Any] = {
     "oneOf": [
         {
-            "required": ["password"],
-            "not": {"anyOf": [{"required": [f]} for f in ("provider", "id_token", "nonce")]},
+            **_present("password"),
+            "not": {"anyOf": [_present(f) for f in ("provider", "id_token", "nonce")]},
         },
-        {"required": ["provider", "id_token"], "not": {"required": ["password"]}},
+        {**_present("provider", "id_token"), "not": _present("password")},
     ]
 }
 
@@ -174,6 +189,13 @@ class AccountDelete(Schema):
         if value is None:
             raise ValueError("must not be null (leave the field out)")
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # Every field may be left out, none may be null (the validator above refuses it).
+        return adjust_properties(schema, handler, never_null=cls.model_fields)
 
     @model_validator(mode="after")
     def _one_way(self) -> Self:

@@ -140,6 +140,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/google": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in (or sign up) with a Google ID token. */
+        post: operations["auth_sign_in_with_google"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/apple": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in (or sign up) with an Apple ID token and the nonce its request used. */
+        post: operations["auth_sign_in_with_apple"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The ways into the signed-in account: its password, Google, Apple. */
+        get: operations["auth_list_identities"];
+        put?: never;
+        /** Link a Google or Apple account to the signed-in account (200 when already linked). */
+        post: operations["auth_link_identity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/identities/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a way to sign in (204 also when it was not linked); never the last one. */
+        delete: operations["auth_unlink_identity"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/health": {
         parameters: {
             query?: never;
@@ -185,7 +254,7 @@ export interface paths {
         get: operations["users_get_me"];
         put?: never;
         post?: never;
-        /** Erase the account and everything it owns (its password confirms). */
+        /** Erase the account and everything it owns (its password, or a provider, confirms). */
         delete: operations["users_delete_me"];
         options?: never;
         head?: never;
@@ -760,6 +829,23 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AppleSignIn */
+        AppleSignIn: {
+            /**
+             * Id Token
+             * @description The provider's ID token (a JWT).
+             */
+            id_token: string;
+            /**
+             * Nonce
+             * @description The raw nonce whose SHA-256 hex digest the provider put in the token.
+             */
+            nonce: string;
+            /** Username */
+            username?: string | null;
+            /** Display Name */
+            display_name?: string | null;
+        };
         /**
          * AuthOut
          * @description `register` and `login`: the user and a new token pair.
@@ -774,6 +860,14 @@ export interface components {
             field: string;
             /** Message */
             message: string;
+        };
+        /** GoogleSignIn */
+        GoogleSignIn: {
+            /**
+             * Id Token
+             * @description The provider's ID token (a JWT).
+             */
+            id_token: string;
         };
         /** Health */
         Health: {
@@ -792,6 +886,50 @@ export interface components {
              */
             database: "ok" | "unavailable";
         };
+        /**
+         * IdentityLink
+         * @description `POST /v1/auth/identities`: link a Google or Apple account while signed in.
+         */
+        IdentityLink: {
+            /**
+             * Provider
+             * @enum {string}
+             */
+            provider: "google" | "apple";
+            /**
+             * Id Token
+             * @description The provider's ID token (a JWT).
+             */
+            id_token: string;
+            /** Nonce */
+            nonce?: string | null;
+        };
+        /** IdentityList */
+        IdentityList: {
+            /** Items */
+            items: components["schemas"]["IdentityOut"][];
+        };
+        /**
+         * IdentityOut
+         * @description One way into the account.
+         */
+        IdentityOut: {
+            /**
+             * Provider
+             * @enum {string}
+             */
+            provider: "password" | "google" | "apple";
+            /**
+             * Email
+             * @description the email the provider gave (the password's: yours)
+             */
+            email: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
         /** LoginIn */
         LoginIn: {
             /**
@@ -807,10 +945,15 @@ export interface components {
             /** Refresh Token */
             refresh_token: string;
         };
-        /** PasswordChange */
+        /**
+         * PasswordChange
+         * @description `POST /v1/auth/password`: `current_password` is required when the account has a
+         *     password (a `422` without it); an account without one (signed up with Google or Apple)
+         *     sets its first with `new_password` alone.
+         */
         PasswordChange: {
             /** Current Password */
-            current_password: string;
+            current_password?: string | null;
             /**
              * New Password
              * @description Not one of the 10 000 most common passwords (else 422).
@@ -837,6 +980,19 @@ export interface components {
              * @description Every invalid field (422 only).
              */
             errors?: components["schemas"]["FieldErrorOut"][];
+        };
+        /**
+         * ProviderAuthOut
+         * @description `google` and `apple`: the user, a new token pair, and whether the account is new.
+         */
+        ProviderAuthOut: {
+            user: components["schemas"]["UserOut"];
+            tokens: components["schemas"]["TokenPair"];
+            /**
+             * Created
+             * @description true (201) when this sign-in created the account
+             */
+            created: boolean;
         };
         /** RefreshIn */
         RefreshIn: {
@@ -935,12 +1091,34 @@ export interface components {
         };
         /**
          * AccountDelete
-         * @description `DELETE /v1/users/me`: the account's password, to confirm.
+         * @description `DELETE /v1/users/me`, confirmed by the account's `password`, or by a fresh ID token
+         *     (`provider`, `id_token`; for Apple also the `nonce` when the token carries one) of a
+         *     Google or Apple account linked to it: the way an account without a password confirms.
          */
         AccountDelete: {
             /** Password */
-            password: string;
-        };
+            password?: string;
+            /**
+             * Provider
+             * @enum {string}
+             */
+            provider?: "google" | "apple";
+            /**
+             * Id Token
+             * @description The provider's ID token (a JWT).
+             */
+            id_token?: string;
+            /**
+             * Nonce
+             * @description The raw nonce whose SHA-256 hex digest the provider put in the token.
+             */
+            nonce?: string;
+        } & ({
+            password: unknown;
+        } | {
+            provider: unknown;
+            id_token: unknown;
+        });
         /**
          * UserUpdate
          * @description `PATCH /v1/users/me`: any subset; `null` clears `display_name`, `timezone`, `locale`
@@ -2318,6 +2496,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Request Entity Too Large */
             413: {
                 headers: {
@@ -2358,6 +2547,646 @@ export interface operations {
                     "X-Request-Id": string;
                     /** @description Seconds. */
                     "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure: the problem carries only the request id. */
+            500: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
+            503: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    auth_sign_in_with_google: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
+                "X-Request-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoogleSignIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderAuthOut"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The new resource. */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderAuthOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Method Not Allowed */
+            405: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The methods this path accepts. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure: the problem carries only the request id. */
+            500: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
+            503: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    auth_sign_in_with_apple: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
+                "X-Request-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AppleSignIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderAuthOut"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The new resource. */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderAuthOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Method Not Allowed */
+            405: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The methods this path accepts. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure: the problem carries only the request id. */
+            500: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
+            503: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    auth_list_identities: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
+                "X-Request-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityList"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Method Not Allowed */
+            405: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The methods this path accepts. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure: the problem carries only the request id. */
+            500: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
+            503: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    auth_link_identity: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
+                "X-Request-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IdentityLink"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityOut"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The new resource. */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Method Not Allowed */
+            405: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The methods this path accepts. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure: the problem carries only the request id. */
+            500: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
+            503: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    auth_unlink_identity: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
+                "X-Request-Id"?: string;
+            };
+            path: {
+                /** @description One of these values; any other: 404. */
+                provider: "password" | "google" | "apple";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Method Not Allowed */
+            405: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The methods this path accepts. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
