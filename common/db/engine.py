@@ -12,6 +12,7 @@ statement with parameters goes to the server in one round trip instead of three
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -226,14 +227,34 @@ def _null_pool() -> Any:
     return NullPool
 
 
-@functools.cache
+_made: dict[str, Any] = {}  # the process's engine and connector, once made
+_making = threading.Lock()
+
+
+def _once(name: str, make: Any) -> Any:
+    """`make()` the first time, by one thread only, and the same object ever after (two
+    threads of a cold instance would each run a `functools.cache`d function)."""
+    made = _made.get(name)
+    if made is None:
+        with _making:
+            made = _made.get(name)
+            if made is None:
+                made = _made[name] = make()
+    return made
+
+
 def _connector(ip_type: str, enable_iam_auth: bool) -> Connector:
     """One Cloud SQL connector per process (it owns certificates and a background loop)."""
-    from google.cloud.sql.connector import Connector
 
-    # "lazy": refresh certificates on demand; background refresh stalls when Cloud
-    # Functions throttles the CPU between requests.
-    return Connector(ip_type=ip_type, enable_iam_auth=enable_iam_auth, refresh_strategy="lazy")
+    def make() -> Connector:
+        from google.cloud.sql.connector import Connector
+
+        # "lazy": refresh certificates on demand; background refresh stalls when Cloud
+        # Functions throttles the CPU between requests.
+        return Connector(ip_type=ip_type, enable_iam_auth=enable_iam_auth, refresh_strategy="lazy")
+
+    connector: Connector = _once("connector", make)
+    return connector
 
 
 def _connect_cloud_sql(settings: Settings, connect_args: dict[str, Any]) -> Any:
@@ -250,12 +271,16 @@ def _connect_cloud_sql(settings: Settings, connect_args: dict[str, Any]) -> Any:
     )
 
 
-@functools.cache
 def get_engine() -> Engine:
     """The process's engine, created on first use and reused by every request."""
-    _cache_placeholder_rewrite()
-    _pipeline_statements()
-    return make_engine(get_settings())
+
+    def make() -> Engine:
+        _cache_placeholder_rewrite()
+        _pipeline_statements()
+        return make_engine(get_settings())
+
+    engine: Engine = _once("engine", make)
+    return engine
 
 
 def new_session() -> Session:
