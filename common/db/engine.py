@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
@@ -136,14 +136,20 @@ def _begin_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     """The pool's liveness check, at no extra cost: send the BEGIN the request sends anyway.
 
     pg8000 opens a transaction with its own round trip before the first statement; sending it
-    here instead fails on a connection the server closed, and the pool then replaces it
-    (SQLAlchemy retries a checkout that raises DisconnectionError). `pool_pre_ping` did the
-    same with a SELECT 1 on top: one round trip more on every request (docs/benchmarks.md).
-    Every use of this engine is transactional (nothing sets AUTOCOMMIT on it)."""
+    here instead fails on a connection the server closed. `pool_pre_ping` did the same with
+    a SELECT 1 on top: one round trip more on every request (docs/benchmarks.md). Every use
+    of this engine is transactional (nothing sets AUTOCOMMIT on it).
+
+    A failed check means the server went away (a restart, a failover), so every connection
+    opened before it is as dead: `InvalidatePoolError` makes the pool drop them all at once
+    (each is replaced when next checked out, without a failing check), as `pool_pre_ping`
+    does, instead of each request finding its own dead connection, one timeout apiece if
+    the old server vanished without closing them. SQLAlchemy then retries the checkout on
+    a new connection."""
     try:
         dbapi_connection.execute_simple("begin transaction")
     except Exception as exc:
-        raise DisconnectionError(f"connection check failed: {exc!r}") from exc
+        raise InvalidatePoolError(f"connection check failed: {exc!r}") from exc
 
 
 def _cache_placeholder_rewrite() -> None:
