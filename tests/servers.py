@@ -13,10 +13,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# How long a server may take to answer its first request. Only a failure waits this long
+# (a server that neither answers nor exits); a working one is used as soon as it answers.
+STARTUP_LIMIT_S = 120
 
 
 def free_port() -> int:
@@ -33,6 +37,74 @@ def get(url: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
         return e.code, dict(e.headers), e.read()
 
 
+@dataclass
+class ServerProcess:
+    """A server in its own process; its stdout and stderr in files."""
+
+    base: str  # http://127.0.0.1:<port>
+    stdout: Path
+    stderr: Path
+
+    def output(self) -> str:
+        """Everything it wrote (complete once the `server_process` block has ended: the
+        process has exited by then)."""
+        return self.stdout.read_text() + self.stderr.read_text()
+
+
+@contextmanager
+def server_process(
+    name: str,
+    argv: list[str],
+    *,
+    port: int,
+    wait_path: str,
+    env: dict[str, str] | None = None,
+    folder: Path | None = None,
+) -> Iterator[ServerProcess]:
+    """Start `argv` (a server that listens on `port`), yield once `wait_path` answers, then
+    stop it and wait for it to exit. Its output goes to stdout.log and stderr.log in
+    `folder` (a temporary folder, removed afterwards, by default). If it exits before
+    answering, a RuntimeError says "<name> exited" with its status and stderr."""
+    with ExitStack() as stack:
+        if folder is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sealy-srv-")))
+        server = ServerProcess(
+            f"http://127.0.0.1:{port}", folder / "stdout.log", folder / "stderr.log"
+        )
+        with server.stdout.open("wb") as out, server.stderr.open("wb") as err:
+            proc = subprocess.Popen(
+                argv, env={**os.environ, **(env or {})}, cwd=ROOT, stdout=out, stderr=err
+            )
+        try:
+            _wait_until_answering(name, proc, server, wait_path)
+            yield server
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_until_answering(
+    name: str, proc: subprocess.Popen[bytes], server: ServerProcess, wait_path: str
+) -> None:
+    deadline = time.monotonic() + STARTUP_LIMIT_S
+    while True:
+        if (status := proc.poll()) is not None:
+            raise RuntimeError(f"{name} exited with status {status}: {server.stderr.read_text()}")
+        try:
+            get(server.base + wait_path, timeout=2)
+            return
+        except OSError:  # not listening yet: try again shortly
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{name} did not answer within {STARTUP_LIMIT_S} s: {server.stderr.read_text()}"
+                ) from None
+            time.sleep(0.1)
+
+
 @contextmanager
 def function_process(
     source: Path, target: str, env: dict[str, str], *, wait_path: str
@@ -40,36 +112,8 @@ def function_process(
     """Start `functions-framework` on a free port; yield its base URL; stop it afterwards."""
     port = free_port()
     binary = Path(sys.executable).parent / "functions-framework"
-    full_env = {**os.environ, **env, "THREADS": "4"}
-    errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [str(binary), "--source", str(source), "--target", target, "--port", str(port)],
-        env=full_env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=errors,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{target} exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-                )
-            try:
-                get(base + wait_path, timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        errors.close()
+    argv = [str(binary), "--source", str(source), "--target", target, "--port", str(port)]
+    with server_process(
+        target, argv, port=port, wait_path=wait_path, env={**env, "THREADS": "4"}
+    ) as server:
+        yield server.base
