@@ -21,7 +21,7 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field
@@ -30,10 +30,11 @@ from sqlalchemy.sql.elements import UnaryExpression
 
 from common.config import get_settings
 from common.errors import FieldError, ValidationFailed
-from common.schemas.base import Schema, Str
+from common.schemas.base import Schema, Str, no_nul
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+_INT4_MIN, _INT4_MAX = -(2**31), 2**31 - 1  # PostgreSQL `integer`
 
 
 class ListQuery(Schema):
@@ -86,18 +87,33 @@ class SortKey:
         return value.isoformat() if isinstance(value, datetime) else value
 
     def decode(self, raw: Any) -> Any:
+        """The value `encode` wrote as `raw`; a ValueError for anything `encode` never writes.
+
+        A cursor's signature proves only that someone holding the secret made it (the dev
+        secret is public), so the value is checked as untrusted input would be: it must be
+        exactly what `encode` makes of a value of this sort's column, which PostgreSQL and
+        pg8000 then take without complaint. Datetimes: aware, in UTC (as the database hands
+        them out), written back identically, so no offset can carry them past year 9999 and
+        no trailing text survives; integers: of the `integer` (int4) columns; strings: valid
+        Unicode without NUL."""
         if raw is None:
             if not self.nullable:
                 raise ValueError("null position")
             return None
         if self.kind == "datetime":
-            return datetime.fromisoformat(raw)
+            if not isinstance(raw, str):
+                raise ValueError("not a timestamp")
+            value = datetime.fromisoformat(raw)
+            if value.utcoffset() != timedelta(0) or self.encode(value) != raw:
+                raise ValueError("not a timestamp of ours")
+            return value
         if self.kind == "str":
             if not isinstance(raw, str):
                 raise ValueError("not a string")
-            return raw
-        if not isinstance(raw, int) or isinstance(raw, bool):
-            raise ValueError("not an integer")
+            raw.encode()  # a lone surrogate cannot be sent: UnicodeEncodeError, a ValueError
+            return no_nul(raw)
+        if not isinstance(raw, int) or isinstance(raw, bool) or not _INT4_MIN <= raw <= _INT4_MAX:
+            raise ValueError("not an integer of an int4 column")
         return raw
 
 
@@ -146,21 +162,29 @@ def encode_cursor(*, scope: str, sort: SortKey, value: Any, last_id: uuid.UUID) 
 
 
 def decode_cursor(cursor: str, *, scope: str, sort: SortKey) -> tuple[Any, uuid.UUID]:
-    """The (value, id) position in a cursor made for this list, or a 422."""
-    invalid = ValidationFailed(
-        [FieldError("cursor", "invalid cursor: start again from the first page")]
-    )
-    payload, _, signature = cursor.partition(".")
-    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
-    if not hmac.compare_digest(signature.encode(), _sign(payload).encode()):
-        raise invalid
+    """The (value, id) position in a cursor made for this list, or a 422.
+
+    Anything that is not a cursor we made is refused here, whatever it holds: a bad
+    signature, JSON of another shape, a position `SortKey.decode` or the id check refuses."""
     try:
-        bound, raw_value, raw_id = json.loads(_unb64(payload))
+        payload, _, signature = cursor.partition(".")
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
+        if not hmac.compare_digest(signature.encode(), _sign(payload).encode()):
+            raise ValueError("bad signature")
+        parts = json.loads(_unb64(payload))
+        if not isinstance(parts, list) or len(parts) != 3:
+            raise ValueError("not a cursor's shape")
+        bound, raw_value, raw_id = parts
         if bound != scope:
             raise ValueError("cursor of another list")
-        return sort.decode(raw_value), uuid.UUID(raw_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise invalid from None
+        if not isinstance(raw_id, str) or str(last_id := uuid.UUID(raw_id)) != raw_id:
+            raise ValueError("not an id as we write it")
+        return sort.decode(raw_value), last_id
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        # UnicodeError and JSONDecodeError are ValueErrors.
+        raise ValidationFailed(
+            [FieldError("cursor", "invalid cursor: start again from the first page")]
+        ) from None
 
 
 def next_cursor(

@@ -20,9 +20,9 @@ pair, JSON request log on stdout. For each hot route, in this order:
    refresh token's hash) are made fresh, and rows a write changed are put back between runs
    (untimed). Timed just before and just after the latency pass (login: with a bare argon2
    verification beside it), so that the machine's load weighs on both alike. pg8000 runs
-   as it ships here (three round trips per statement); `floor1`, timed once before the
-   latency pass, replays them with one round trip each, as the functions send them
-   (common.db.engine._pipeline_statements);
+   as it ships here (three round trips per statement, every placeholder rewrite done
+   afresh); `floor1`, timed once before the latency pass, replays them as the functions
+   drive pg8000 (common.db.engine: one round trip each, the rewrite cached);
 3. latency: the route through HTTP from a separate driver process (`--drive`: threads,
    `http.client` keep-alive connections) at concurrency 1; p50/p95/p99 and the ratio
    endpoint p50 / floor p50. The targets are judged on this pass;
@@ -466,8 +466,9 @@ def floor(
     pipelined: bool = False,
 ) -> tuple[list[float], str]:
     """Replay the captured statements on one warm pg8000 connection; latencies in ms.
-    `pipelined`: each statement in one round trip, as the functions send them
-    (common.db.engine._pipeline_statements); else pg8000 as it ships (three)."""
+    `pipelined`: pg8000 as the functions drive it (common.db.engine: each statement in one
+    round trip, the placeholder rewrite cached); else pg8000 as it ships (three round
+    trips, every statement rewritten on every execution)."""
     import types
 
     import pg8000.dbapi
@@ -479,9 +480,11 @@ def floor(
     con = pg8000.dbapi.connect(  # the session settings of the functions' connections
         **pg8000_arguments(url), startup_params=_startup_params(get_settings())
     )
-    stock = getattr(type(con).execute_unnamed, "stock", None)  # set where it is patched
+    rewrite = pg8000.dbapi.convert_paramstyle  # common.db.engine keeps pg8000's as `stock`
+    stock = getattr(type(con).execute_unnamed, "stock", None)
     if not pipelined and stock is not None:
         con.execute_unnamed = types.MethodType(stock, con)
+        pg8000.dbapi.convert_paramstyle = getattr(rewrite, "stock", rewrite)  # until the end
     writes = sum(1 for sql, _ in capture.statements if _WRITES.search(sql))
     transaction = writes >= 2
     con.autocommit = not transaction
@@ -520,6 +523,7 @@ def floor(
             samples.append(once())
     finally:
         con.close()
+        pg8000.dbapi.convert_paramstyle = rewrite
     note = f"{len(capture.statements)} stmt" + (", 1 transaction" if transaction else "")
     return samples, note
 
@@ -1015,8 +1019,8 @@ def print_table(
             print(f"{'':<34}failures: {r.latency.failed} + {load.failed if load else 0}")
     print(
         "times in ms; floor: p50 of the same statements through pg8000 on one warm connection\n"
-        "(as pg8000 ships: three round trips per statement); floor1: the same with one round\n"
-        "trip per statement, as the functions send them (ratio1 = p50 / floor1);\n"
+        "(as pg8000 ships: three round trips per statement); floor1: the same as the functions\n"
+        "drive pg8000: one round trip per statement, the rewrite cached (ratio1 = p50 / floor1);\n"
         "p50/p95/p99 and ratio (p50 / floor) at concurrency 1, where the targets are judged;\n"
         f"@{concurrency}: the same route from {concurrency} connections at once (throughput)"
     )

@@ -6,7 +6,7 @@
 Each mode runs in its own process: the gateway app in-process (every function's real entry
 point), its database reached through devtools/latency_proxy.py, which holds every chunk for
 the delay in each direction (a round trip costs at least twice the delay) and counts the
-client's round trips. "stock" only skips `common.db.engine._pipeline_statements`. Routes: a
+client's round trips. "stock" only undoes `common.db.engine._pipeline_statements`. Routes: a
 todo created, read, patched with If-Match, completed (recurring), the todo list, and a
 login. Prints p50 per route and round trips per request.
 
@@ -44,10 +44,13 @@ def measure(mode: str, database_url: str, delay_ms: float, runs: int) -> dict[st
     """One mode and delay, in this process: {route: {"p50": ms, "trips": per request}}."""
     from scripts.bench_login import environment
 
-    if mode == "stock":
-        from common.db import engine
+    if mode == "stock":  # pg8000's own three-trip execute_unnamed back in place
+        import pg8000.core
 
-        engine._pipeline_statements = lambda: None  # pg8000 as it ships
+        import common.db  # noqa: F401 (replaces it at import, keeping pg8000's as `stock`)
+
+        run = pg8000.core.CoreConnection
+        run.execute_unnamed = getattr(run.execute_unnamed, "stock", run.execute_unnamed)
     with LatencyProxy(database_url, delay_ms=delay_ms) as proxy:
         os.environ.update(environment(proxy.url))
         from werkzeug.test import Client

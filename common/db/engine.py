@@ -1,17 +1,29 @@
 """One engine per process, created on first use, and the per-request statement counter.
 
-Production connects through the Cloud SQL Python Connector (pg8000 driver); dev and test
-connect by `DATABASE_URL`. Everything above the engine is the same code path.
+Production connects through the Cloud SQL Python Connector, dev and test by `DATABASE_URL`.
+Both hand SQLAlchemy a `pg8000.dbapi.Connection` through `creator=` (`engine_for`): the
+connector's pg8000 helper calls `pg8000.dbapi.connect(user, database=..., sock=<its TLS
+socket>, ...)`, and `_connect_url` calls the same function with the URL's parts, so
+everything above the socket is the same code path.
 
-Two changes to pg8000 itself, both applied by `get_engine`, guarded, and described where
-they are made: its placeholder rewrite is cached (`_cache_placeholder_rewrite`), and a
-statement with parameters goes to the server in one round trip instead of three
-(`_pipeline_statements`).
+Two changes to pg8000 itself are made when this module is imported, so every process that
+imports `common.db` (the functions, alembic, the scripts, the tests) runs the same driver:
+its placeholder rewrite is cached (`_cache_placeholder_rewrite`), and a statement with
+parameters goes to the server in one round trip instead of three (`_pipeline_statements`).
+Each replaces pg8000 functions only if pg8000 is the pinned release and the source of every
+function it replaces or relies on is the source read for it (`_STOCK_SOURCES`); otherwise
+pg8000 runs as it ships (slower, never wrong), a warning is logged, and
+tests/integration/test_driver.py fails. `PG8000_CHANGES` says what was applied.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import inspect
+import logging
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +32,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
@@ -29,6 +41,8 @@ from common.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from google.cloud.sql.connector import Connector
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -88,8 +102,30 @@ def _socket_timeout(settings: Settings) -> float:
     return settings.db_statement_timeout_ms / 1000 + settings.db_connect_timeout_s
 
 
+def connect_arguments(settings: Settings) -> dict[str, Any]:
+    """What every connection is opened with, besides where to and as whom: keyword
+    arguments of `pg8000.dbapi.connect`, which the Cloud SQL connector passes through."""
+    return {
+        "startup_params": _startup_params(settings),
+        "timeout": _socket_timeout(settings),
+        "application_name": "sealy",
+    }
+
+
 def make_engine(settings: Settings, *, pooled: bool = True) -> Engine:
     """A new engine for these settings; `pooled=False` gives one that keeps no connections."""
+    connect_args = connect_arguments(settings)
+    if settings.cloud_sql_instance:
+        creator = functools.partial(_connect_cloud_sql, settings, connect_args)
+    else:
+        assert settings.database_url is not None
+        creator = functools.partial(_connect_url, make_url(settings.database_url), connect_args)
+    return engine_for(creator, settings, pooled=pooled)
+
+
+def engine_for(creator: Any, settings: Settings, *, pooled: bool = True) -> Engine:
+    """The engine `make_engine` makes, opening each connection with `creator()`: a
+    `pg8000.dbapi.Connection`, from the Cloud SQL connector or `_connect_url`."""
     pool_args: dict[str, Any] = (
         {
             # Connections per instance; summed over max instances it must stay below
@@ -107,23 +143,8 @@ def make_engine(settings: Settings, *, pooled: bool = True) -> Engine:
         if pooled
         else {"poolclass": _null_pool()}
     )
-    connect_args = {
-        "startup_params": _startup_params(settings),
-        "timeout": _socket_timeout(settings),
-        "application_name": "sealy",
-    }
-    if settings.cloud_sql_instance:
-        engine = create_engine(
-            "postgresql+pg8000://",
-            creator=functools.partial(_connect_cloud_sql, settings, connect_args),
-            **pool_args,
-        )
-    else:
-        assert settings.database_url is not None
-        url = make_url(settings.database_url)
-        if url.drivername in ("postgresql", "postgres"):
-            url = url.set(drivername="postgresql+pg8000")
-        engine = create_engine(url, connect_args=connect_args, **pool_args)
+    engine = create_engine("postgresql+pg8000://", creator=creator, **pool_args)
+    event.listen(engine, "connect", functools.partial(_bound_socket, _socket_timeout(settings)))
     event.listen(engine, "before_cursor_execute", _before_execute)
     event.listen(engine, "after_cursor_execute", _after_execute)
     if pooled:
@@ -131,50 +152,116 @@ def make_engine(settings: Settings, *, pooled: bool = True) -> Engine:
     return engine
 
 
+def _connect_url(url: URL, connect_args: dict[str, Any]) -> Any:
+    """A connection to `DATABASE_URL` made as the Cloud SQL connector makes one: with
+    `pg8000.dbapi.connect`, not the `pg8000.legacy` connection SQLAlchemy's dialect would
+    make from a URL (another cursor class, which looks the placeholder rewrite up under
+    another name and wraps errors differently). The URL's parts become pg8000's arguments as
+    the dialect turns them (`unix_sock` from the query included)."""
+    import pg8000.dbapi
+
+    args: dict[str, Any] = {**url.translate_connect_args(username="user"), **url.query}
+    return pg8000.dbapi.connect(**args, **connect_args)
+
+
+def _bound_socket(timeout: float, dbapi_connection: Any, record: Any) -> None:
+    """Give every connection's socket the timeout and TCP keepalive pg8000 gives the
+    sockets it opens itself. The Cloud SQL connector opens the TLS socket and hands it to
+    pg8000 (`sock=`), which then uses it as it is: without a timeout, a request to a server
+    that vanished without closing the connection (a failover, a network partition) waited
+    as long as TCP kept retrying, a quarter of an hour, or for ever on a quiet socket
+    without keepalive. (The connection's own setup, inside the connector, stays unbounded:
+    its synchronous `connect` waits without a timeout.)"""
+    sock = getattr(dbapi_connection, "_usock", None)  # CoreConnection's socket
+    if sock is not None:
+        sock.settimeout(timeout)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+
+
 def _begin_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     """The pool's liveness check, at no extra cost: send the BEGIN the request sends anyway.
 
     pg8000 opens a transaction with its own round trip before the first statement; sending it
-    here instead fails on a connection the server closed, and the pool then replaces it
-    (SQLAlchemy retries a checkout that raises DisconnectionError). `pool_pre_ping` did the
-    same with a SELECT 1 on top: one round trip more on every request (docs/benchmarks.md).
-    Every use of this engine is transactional (nothing sets AUTOCOMMIT on it)."""
+    here instead fails on a connection the server closed. `pool_pre_ping` did the same with
+    a SELECT 1 on top: one round trip more on every request (docs/benchmarks.md). Every use
+    of this engine is transactional (nothing sets AUTOCOMMIT on it).
+
+    A failed check means the server went away (a restart, a failover), so every connection
+    opened before it is as dead: `InvalidatePoolError` makes the pool drop them all at once
+    (each is replaced when next checked out, without a failing check), as `pool_pre_ping`
+    does, instead of each request finding its own dead connection, one timeout apiece if
+    the old server vanished without closing them. SQLAlchemy then retries the checkout on
+    a new connection."""
     try:
         dbapi_connection.execute_simple("begin transaction")
     except Exception as exc:
-        raise DisconnectionError(f"connection check failed: {exc!r}") from exc
+        raise InvalidatePoolError(f"connection check failed: {exc!r}") from exc
 
 
-def _cache_placeholder_rewrite() -> None:
+# --- pg8000 as this process drives it ------------------------------------------
+
+PG8000_RELEASE = "1.31.6"  # pinned in pyproject.toml; the release the changes were made for
+CACHED = "placeholder rewrite cached"
+PIPELINED = "one round trip per statement"
+# Per change, sha256 of the source (`inspect.getsource`) of the pg8000 functions it replaces
+# and calls, in this order, as read in pg8000 1.31.6 when the change was written.
+_STOCK_SOURCES = {
+    CACHED: "d86b773c239000bdf508e858e061d13b0f9f128cd0e8fd16244ffaa0eb73fad9",
+    PIPELINED: "3a27f18933cf54762cd51e78b736f1bdb5dc79c01f71d1f9ba80d5dd485c5db6",
+}
+
+
+def stock_source_digest(*functions: Any) -> str:
+    """What `_STOCK_SOURCES` holds for these functions: sha256 of their source, in order."""
+    digest = hashlib.sha256()
+    for function in functions:
+        digest.update(inspect.getsource(function).encode())
+    return digest.hexdigest()
+
+
+def _unchanged(change: str, *functions: Any) -> bool:
+    """pg8000 is the release and these functions are the source the change was made for."""
+    import pg8000
+
+    try:
+        same = stock_source_digest(*functions) == _STOCK_SOURCES[change]
+    except (OSError, TypeError):  # no source to read (a frozen or compiled pg8000)
+        same = False
+    return getattr(pg8000, "__version__", None) == PG8000_RELEASE and same
+
+
+def _cache_placeholder_rewrite() -> bool:
     """Keep pg8000's rewrite of a statement's %s placeholders into $1, $2, ...
 
     pg8000 rewrites every statement, on every execution, with a character-by-character scan
     in Python: 0.5-0.9 ms for our 2 KB statements, as long as a small query's whole run
     (docs/benchmarks.md). For the "format" style SQLAlchemy uses, the result depends on the
-    text alone; the parameters pass through unchanged."""
+    text alone; the parameters pass through unchanged. Both modules whose cursors call it
+    look it up by their own global name: `pg8000.dbapi` (the connections of every engine
+    here) and `pg8000.legacy` (what `pg8000.connect` and a plain `create_engine` make)."""
+    import pg8000.dbapi
     import pg8000.legacy
 
-    rewrite = getattr(pg8000.legacy, "convert_paramstyle", None)
-    if rewrite is None or getattr(rewrite, "cached", False):
-        return  # another pg8000 layout: run it unpatched (slower, never wrong)
+    stock = pg8000.dbapi.convert_paramstyle
+    if pg8000.legacy.convert_paramstyle is not stock or not _unchanged(CACHED, stock):
+        return False
 
     @functools.lru_cache(maxsize=1024)
     def rewritten(query: str) -> str:
-        return str(rewrite("format", query, ())[0])
+        return str(stock("format", query, ())[0])
 
     def convert_paramstyle(style: str, query: str, args: Any) -> tuple[str, Any]:
         if style != "format":
-            return rewrite(style, query, args)  # type: ignore[no-any-return]
+            return stock(style, query, args)  # type: ignore[no-any-return]
         return rewritten(query), args
 
-    convert_paramstyle.cached = True  # type: ignore[attr-defined]
-    pg8000.legacy.convert_paramstyle = convert_paramstyle
+    convert_paramstyle.stock = stock  # type: ignore[attr-defined]
+    convert_paramstyle.cache_info = rewritten.cache_info  # type: ignore[attr-defined]
+    pg8000.dbapi.convert_paramstyle = pg8000.legacy.convert_paramstyle = convert_paramstyle
+    return True
 
 
-PIPELINED_PG8000 = "1.31."  # the pg8000 releases whose internals _pipeline_statements knows
-
-
-def _pipeline_statements() -> None:
+def _pipeline_statements() -> bool:
     """Send a statement with parameters in one round trip instead of three.
 
     pg8000 1.31 runs such a statement as Parse+Sync, wait; Describe+Sync, wait;
@@ -185,21 +272,14 @@ def _pipeline_statements() -> None:
     statement and per commit: with the database 1 ms away, a two-statement request saves
     6 ms; at the 10 ms the service-level rule allows for, 60 ms (docs/benchmarks.md).
     The parameters are converted before anything is written, so a value pg8000 cannot send
-    leaves nothing half-written on the socket. Another pg8000 release, or another layout,
-    runs unpatched (slower, never wrong); tests/integration/test_driver.py says when that
-    happens.
+    leaves nothing half-written on the socket.
     """
-    import pg8000
     import pg8000.core as core
     from pg8000.converters import make_params
 
-    connection = getattr(core, "CoreConnection", None)
-    if (
-        not getattr(pg8000, "__version__", "").startswith(PIPELINED_PG8000)
-        or connection is None
-        or getattr(connection.execute_unnamed, "pipelined", False)
-    ):
-        return
+    connection = core.CoreConnection
+    if not _unchanged(PIPELINED, *_pipeline_sources()):
+        return False
 
     def execute_unnamed(
         self: Any, statement: str, vals: Any = (), oids: Any = (), stream: Any = None
@@ -215,9 +295,36 @@ def _pipeline_statements() -> None:
         self.handle_messages(context)
         return context
 
-    execute_unnamed.pipelined = True  # type: ignore[attr-defined]
     execute_unnamed.stock = connection.execute_unnamed  # type: ignore[attr-defined]
     connection.execute_unnamed = execute_unnamed
+    return True
+
+
+def _pipeline_sources() -> tuple[Any, ...]:
+    """The function `_pipeline_statements` replaces, then those its replacement calls."""
+    import pg8000.core as core
+
+    c = core.CoreConnection
+    return (
+        c.execute_unnamed,
+        *(c.send_PARSE, c.send_BIND, c.send_EXECUTE, c._send_message, c.handle_messages),
+        *(core._write, core._flush, core.Context.__init__),
+    )
+
+
+def _change_pg8000() -> dict[str, bool]:
+    changes = {CACHED: _cache_placeholder_rewrite(), PIPELINED: _pipeline_statements()}
+    if not all(changes.values()):
+        import pg8000
+
+        log.warning(
+            "pg8000 %s runs as it ships for: %s (the changes in common/db/engine.py are "
+            "for pg8000 %s as read; see tests/integration/test_driver.py)",
+            getattr(pg8000, "__version__", "?"),
+            ", ".join(name for name, done in changes.items() if not done),
+            PG8000_RELEASE,
+        )
+    return changes
 
 
 def _null_pool() -> Any:
@@ -226,14 +333,34 @@ def _null_pool() -> Any:
     return NullPool
 
 
-@functools.cache
+_made: dict[str, Any] = {}  # the process's engine and connector, once made
+_making = threading.Lock()
+
+
+def _once(name: str, make: Any) -> Any:
+    """`make()` the first time, by one thread only, and the same object ever after (two
+    threads of a cold instance would each run a `functools.cache`d function)."""
+    made = _made.get(name)
+    if made is None:
+        with _making:
+            made = _made.get(name)
+            if made is None:
+                made = _made[name] = make()
+    return made
+
+
 def _connector(ip_type: str, enable_iam_auth: bool) -> Connector:
     """One Cloud SQL connector per process (it owns certificates and a background loop)."""
-    from google.cloud.sql.connector import Connector
 
-    # "lazy": refresh certificates on demand; background refresh stalls when Cloud
-    # Functions throttles the CPU between requests.
-    return Connector(ip_type=ip_type, enable_iam_auth=enable_iam_auth, refresh_strategy="lazy")
+    def make() -> Connector:
+        from google.cloud.sql.connector import Connector
+
+        # "lazy": refresh certificates on demand; background refresh stalls when Cloud
+        # Functions throttles the CPU between requests.
+        return Connector(ip_type=ip_type, enable_iam_auth=enable_iam_auth, refresh_strategy="lazy")
+
+    connector: Connector = _once("connector", make)
+    return connector
 
 
 def _connect_cloud_sql(settings: Settings, connect_args: dict[str, Any]) -> Any:
@@ -250,17 +377,18 @@ def _connect_cloud_sql(settings: Settings, connect_args: dict[str, Any]) -> Any:
     )
 
 
-@functools.cache
 def get_engine() -> Engine:
     """The process's engine, created on first use and reused by every request."""
-    _cache_placeholder_rewrite()
-    _pipeline_statements()
-    return make_engine(get_settings())
+    engine: Engine = _once("engine", lambda: make_engine(get_settings()))
+    return engine
 
 
 def new_session() -> Session:
     """A session on the process's engine; the caller owns its transaction."""
     return Session(get_engine(), expire_on_commit=False, autoflush=False)
+
+
+PG8000_CHANGES = _change_pg8000()  # at import: every engine of the process gets them
 
 
 # --- failures -----------------------------------------------------------------

@@ -9,14 +9,16 @@ sharee; plus a stranger. Destructive actions therefore never affect another case
 from __future__ import annotations
 
 import itertools
-import time
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from werkzeug.test import Client
 
+from tests.api.helpers import lapse_shares
 from tests.factories import Account, register
 
 pytestmark = pytest.mark.api
@@ -120,7 +122,7 @@ def build_world(client: Client, people: People, target: str, expires_at: str) ->
         sub = {"title": "sub", "parent_id": shared["id"]}
         item = client.post("/v1/todos", json=sub, headers=owner.headers).get_json()["id"]
     tag = client.post(
-        "/v1/tags", json={"name": f"t{time.perf_counter_ns()}"}, headers=owner.headers
+        "/v1/tags", json={"name": f"t{secrets.token_hex(6)}"}, headers=owner.headers
     ).get_json()
     url = f"/v1/{collection}/{shared['id']}"
     _put(client, owner, url, people.read, "read")
@@ -149,16 +151,16 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def worlds(gateway: Any) -> dict[tuple[str, str, str], World]:
+def worlds(gateway: Any, engine: Engine) -> dict[tuple[str, str, str], World]:
     client = Client(gateway)
     # One set of people per (actor, action, target) would be slow; people are reusable,
     # todos are not: every case gets its own todo tree.
     people = People(*(register(client) for _ in range(7)))
-    built = {}
-    for case in CASES:
-        expiry = datetime.now(UTC) + timedelta(seconds=1)  # lapses before the cases run
-        built[case] = build_world(client, people, case[2], expiry.isoformat())
-    time.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()) + 0.2)
+    # The expiring shares are made live (a day ahead), then lapsed in the database before
+    # any case runs: however slow the machine, no share expires while the worlds are built.
+    expiry = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    built = {case: build_world(client, people, case[2], expiry) for case in CASES}
+    assert lapse_shares(engine, people.expired.id, expiry) == len(CASES)
     return built
 
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import itertools
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from werkzeug.test import Client
 
-from tests.api.helpers import assert_problem
+from tests.api.helpers import assert_problem, lapse_shares
 from tests.factories import Account, register
 from tests.identity_providers import GOOGLE
 
@@ -239,20 +239,24 @@ def share_people(gateway: Any) -> dict[str, Account]:
 
 
 @pytest.fixture(scope="module")
-def share_items(gateway: Any, share_people: dict[str, Account]) -> dict[tuple[str, ...], str]:
-    """One item per case, shared with read, write, an expiring and a revoked sharee."""
+def share_items(
+    gateway: Any, engine: Engine, share_people: dict[str, Account]
+) -> dict[tuple[str, ...], str]:
+    """One item per case, shared with read, write, an expired and a revoked sharee."""
     client = Client(gateway)
     owner = share_people["owner"]
+    # The expiring share is made live (a day ahead), then lapsed in the database before any
+    # case runs: however slow the machine, none expires while the items are made.
+    expiry = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     items = {}
     for case in SHARE_CASES:
-        expiry = datetime.now(UTC) + timedelta(seconds=1)  # lapses before the cases run
         collection = case[2]
         item = client.post(f"/v1/{collection}", json=BODIES[collection], headers=owner.headers)
         url = f"/v1/{collection}/{item.get_json()['id']}/shares"
         for who, permission, expires in [
             ("read", "read", None),
             ("write", "write", None),
-            ("expired", "write", expiry.isoformat()),
+            ("expired", "write", expiry),
             ("revoked", "write", None),
         ]:
             body = {"email": share_people[who].email, "permission": permission}
@@ -262,7 +266,7 @@ def share_items(gateway: Any, share_people: dict[str, Account]) -> dict[tuple[st
         revoked = share_people["revoked"].id
         assert client.delete(f"{url}/{revoked}", headers=owner.headers).status_code == 204
         items[case] = url
-    time.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()) + 0.2)
+    assert lapse_shares(engine, share_people["expired"].id, expiry) == len(SHARE_CASES)
     return items
 
 

@@ -1,59 +1,323 @@
-"""pg8000 as the functions drive it (common.db.engine._pipeline_statements): one round trip
-per statement and per commit, with the answers and errors of pg8000's own three-trip
-sequence. Round trips are counted by a loopback proxy between the driver and the server
-(devtools/latency_proxy.py)."""
+"""pg8000 as every engine here drives it (common/db/engine.py), on both ways in:
+
+- `database_url`: `make_engine` with a `DATABASE_URL` (dev, tests, alembic, the scripts);
+- `cloud_sql`: `engine_for` with a `creator=` that connects as the Cloud SQL connector
+  does: a TLS socket to the instance's server-side proxy, handed with our connection
+  arguments to the connector's own pg8000 helper (`google.cloud.sql.connector.pg8000.
+  connect`, which calls `pg8000.dbapi.connect(..., sock=...)`). The server-side proxy is a
+  stand-in at the network boundary: TLS on loopback, forwarding to the test database.
+
+On both: the connections are `pg8000.dbapi` ones, the placeholder rewrite is served from
+its cache, a statement and a commit take one round trip each with the answers and errors
+of pg8000's own three-trip sequence, and a server that vanishes cannot hang a request.
+Round trips are counted by a loopback proxy in front of the server
+(devtools/latency_proxy.py).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import importlib.metadata
 import io
+import ipaddress
+import re
+import secrets
+import selectors
+import socket
+import ssl
+import tempfile
+import threading
 from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
 
-import pg8000
 import pg8000.core
+import pg8000.dbapi
+import pg8000.legacy
 import pg8000.native
 import pytest
-from sqlalchemy import Engine, create_engine, exc, text
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from google.cloud.sql.connector import pg8000 as connector_pg8000
+from sqlalchemy import Engine, exc, text
 
+from common.config import Settings
 from common.db import engine as engine_module
 from devtools import database as db
 from devtools.latency_proxy import LatencyProxy
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[2]
+WAYS = ["database_url", "cloud_sql"]
+
+
+def self_signed() -> tuple[bytes, bytes]:
+    """A certificate for 127.0.0.1 and its key, PEM (the stand-in's; Cloud SQL's are its CA's)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cloud-sql-stand-in")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+class ServerSideProxy:
+    """Stands in for a Cloud SQL instance's server-side proxy: TLS in, the plain PostgreSQL
+    protocol out to `upstream`. `vanish()` stops it answering, its connections left open,
+    as a server does that disappears in a failover or behind a network partition."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.cert, key = self_signed()
+        with tempfile.TemporaryDirectory() as folder:
+            cert_file, key_file = Path(folder, "cert.pem"), Path(folder, "key.pem")
+            cert_file.write_bytes(self.cert)
+            key_file.write_bytes(key)
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(cert_file, key_file)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address: tuple[str, int] = self.listener.getsockname()
+        self.vanished = threading.Event()
+        self.closed = threading.Event()
+        self.sockets: list[Any] = []  # closed on exit
+
+    def __enter__(self) -> ServerSideProxy:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.closed.set()
+        self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError, ValueError):
+                sock.close()
+
+    def vanish(self) -> None:
+        self.vanished.set()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+
+    def _serve(self, raw: socket.socket) -> None:
+        # One thread per connection reads and writes both sockets: an SSL object must not be
+        # used by two threads at once.
+        try:
+            client = self.tls.wrap_socket(raw, server_side=True)
+            server = socket.create_connection(self.upstream)
+        except OSError:
+            raw.close()
+            return
+        self.sockets += [client, server]
+        with contextlib.suppress(OSError), client, server, selectors.DefaultSelector() as pick:
+            pick.register(client, selectors.EVENT_READ, server)
+            pick.register(server, selectors.EVENT_READ, client)
+            while not self.closed.is_set():
+                for key, _ in pick.select(timeout=0.5):
+                    source, target = key.fileobj, key.data
+                    assert isinstance(source, socket.socket)
+                    chunk = source.recv(65536)
+                    while isinstance(source, ssl.SSLSocket) and source.pending():
+                        chunk += source.recv(65536)
+                    if not chunk:
+                        return
+                    if not self.vanished.is_set():
+                        target.sendall(chunk)
+
+
+def connect_as_the_connector(proxy: ServerSideProxy, url: str, settings: Settings) -> Any:
+    """What `Connector.connect(instance, "pg8000", user=..., db=..., **connect_arguments)`
+    does once it knows the instance's address and certificates (connector.py, 1.23): a TLS
+    1.3 socket to the server-side proxy, then its pg8000 helper with the keyword arguments."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_verify_locations(cadata=proxy.cert.decode())
+    ip, port = proxy.address
+    sock = context.wrap_socket(socket.create_connection((ip, port)), server_hostname=ip)
+    database = db.pg8000_arguments(url)
+    kwargs = {"user": database["user"], "password": database["password"]}
+    return connector_pg8000.connect(
+        ip, sock, **kwargs, db=database["database"], **engine_module.connect_arguments(settings)
+    )
+
+
+@contextlib.contextmanager
+def engine_by(way: str, proxy: LatencyProxy, **settings: Any) -> Iterator[tuple[Engine, Any]]:
+    """An engine on `proxy`'s database as production makes it, connected the `way` named,
+    and the server-side proxy it goes through (`cloud_sql`; None for `database_url`)."""
+    given = Settings(database_url=proxy.url, db_pool_size=1, db_max_overflow=0, **settings)
+    with contextlib.ExitStack() as stack:
+        if way == "database_url":
+            stand_in = None
+            engine = engine_module.make_engine(given)
+        else:
+            stand_in = stack.enter_context(ServerSideProxy(("127.0.0.1", proxy.port)))
+            engine = engine_module.engine_for(
+                lambda: connect_as_the_connector(stand_in, proxy.url, given), given
+            )
+        stack.callback(engine.dispose)
+        yield engine, stand_in
+
 
 @pytest.fixture
 def proxy(database_url: str) -> Iterator[LatencyProxy]:
-    engine_module._pipeline_statements()
     with LatencyProxy(database_url) as proxy:
         yield proxy
 
 
-@pytest.fixture
-def proxied(proxy: LatencyProxy) -> Iterator[Engine]:
-    engine = create_engine(proxy.url, pool_size=1)
-    yield engine
-    engine.dispose()
+@pytest.fixture(params=WAYS)
+def proxied(request: pytest.FixtureRequest, proxy: LatencyProxy) -> Iterator[Engine]:
+    with engine_by(request.param, proxy) as (engine, _):
+        yield engine
 
 
-def test_the_locked_pg8000_is_pipelined() -> None:
-    """Fails when pg8000 is upgraded past the release the patch knows: read its
-    `CoreConnection.execute_unnamed`, then widen PIPELINED_PG8000 (or drop the patch)."""
-    engine_module._pipeline_statements()
-    assert pg8000.__version__.startswith(engine_module.PIPELINED_PG8000)
-    assert getattr(pg8000.core.CoreConnection.execute_unnamed, "pipelined", False)
+# --- the pg8000 the changes were made for ---------------------------------------
 
 
-def test_a_statement_and_a_commit_take_one_round_trip_each(
+def test_pg8000_is_pinned_to_the_release_the_changes_were_made_for() -> None:
+    release = engine_module.PG8000_RELEASE
+    assert importlib.metadata.version("pg8000") == release
+    assert f'"pg8000=={release}"' in (ROOT / "pyproject.toml").read_text()
+    for lock in ("runtime.txt", "runtime-notifications.txt", "dev.txt"):
+        assert re.search(
+            rf"^pg8000=={re.escape(release)}$", (ROOT / "requirements" / lock).read_text(), re.M
+        )
+
+
+def test_both_changes_are_applied_at_import() -> None:
+    """Fails when the installed pg8000 is not the one the changes were made for (another
+    release, or the same version number with other source): read its `convert_paramstyle`
+    and `CoreConnection.execute_unnamed` (and what the replacement calls), then redo or drop
+    each change and put the new digests in `_STOCK_SOURCES`."""
+    assert engine_module.PG8000_CHANGES == {
+        engine_module.CACHED: True,
+        engine_module.PIPELINED: True,
+    }
+    rewrite = pg8000.dbapi.convert_paramstyle
+    assert pg8000.legacy.convert_paramstyle is rewrite  # both cursor classes' name for it
+    assert (
+        engine_module.stock_source_digest(rewrite.stock)
+        == engine_module._STOCK_SOURCES[engine_module.CACHED]
+    )
+    run = pg8000.core.CoreConnection.execute_unnamed
+    helpers = engine_module._pipeline_sources()[1:]
+    digest = engine_module.stock_source_digest(run.stock, *helpers)
+    assert digest == engine_module._STOCK_SOURCES[engine_module.PIPELINED]
+
+
+def stock_pg8000(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pg8000's own functions back in place, as before this module's import."""
+    rewrite = pg8000.dbapi.convert_paramstyle.stock
+    monkeypatch.setattr(pg8000.dbapi, "convert_paramstyle", rewrite)
+    monkeypatch.setattr(pg8000.legacy, "convert_paramstyle", rewrite)
+    monkeypatch.setattr(
+        pg8000.core.CoreConnection,
+        "execute_unnamed",
+        pg8000.core.CoreConnection.execute_unnamed.stock,
+    )
+
+
+def test_another_pg8000_release_runs_as_it_ships(monkeypatch: pytest.MonkeyPatch) -> None:
+    stock_pg8000(monkeypatch)
+    monkeypatch.setattr(pg8000, "__version__", "1.31.7")
+    assert engine_module._change_pg8000() == {
+        engine_module.CACHED: False,
+        engine_module.PIPELINED: False,
+    }
+    assert not hasattr(pg8000.dbapi.convert_paramstyle, "stock")
+    assert not hasattr(pg8000.core.CoreConnection.execute_unnamed, "stock")
+
+
+def test_the_same_release_with_other_source_runs_as_it_ships(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stock_pg8000(monkeypatch)
+    handle = pg8000.core.CoreConnection.handle_messages  # one the replacement calls
+
+    def handle_messages(self: Any, context: Any) -> None:  # same behaviour, other source
+        handle(self, context)
+
+    monkeypatch.setattr(pg8000.core.CoreConnection, "handle_messages", handle_messages)
+    assert engine_module._change_pg8000() == {
+        engine_module.CACHED: True,
+        engine_module.PIPELINED: False,
+    }
+    assert not hasattr(pg8000.core.CoreConnection.execute_unnamed, "stock")
+    assert hasattr(pg8000.dbapi.convert_paramstyle, "stock")  # the other change still holds
+
+
+# --- what a connection of either way gets -----------------------------------------
+
+
+def test_connections_are_pg8000_dbapi_ones(proxied: Engine, request: pytest.FixtureRequest) -> None:
+    with proxied.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert type(raw) is pg8000.dbapi.Connection
+        assert raw.cursor().__class__ is pg8000.dbapi.Cursor
+        assert isinstance(raw._usock, ssl.SSLSocket) == ("cloud_sql" in request.node.name)
+        assert conn.execute(text("SHOW application_name")).scalar_one() == "sealy"
+        assert conn.execute(text("SHOW jit")).scalar_one() == "off"  # the startup parameters
+
+
+def test_the_placeholder_rewrite_comes_from_its_cache(proxied: Engine) -> None:
+    rewrite = pg8000.dbapi.convert_paramstyle
+    statement = text(f"SELECT CAST(:x AS integer) /* {secrets.token_hex(8)} */")  # new text
+    with proxied.connect() as conn:
+        before = rewrite.cache_info()
+        assert conn.execute(statement, {"x": 1}).scalar_one() == 1
+        first = rewrite.cache_info()
+        assert conn.execute(statement, {"x": 2}).scalar_one() == 2
+        second = rewrite.cache_info()
+    assert (first.misses - before.misses, first.hits - before.hits) == (1, 0)
+    assert (second.misses - first.misses, second.hits - first.hits) == (0, 1)
+
+
+def test_a_request_takes_one_round_trip_per_statement_plus_two(
     proxy: LatencyProxy, proxied: Engine
 ) -> None:
-    with proxied.connect() as conn:  # connecting and SQLAlchemy's first queries
-        conn.commit()
-        start = proxy.turns
-        conn.execute(text("SELECT CAST(:x AS integer) + 1"), {"x": 1})  # BEGIN, then it
+    """Checkout (the BEGIN: the pool's liveness check), each statement, the COMMIT."""
+    with proxied.connect():  # connecting and SQLAlchemy's first queries, not counted
+        pass
+    start = proxy.turns
+    with proxied.connect() as conn:
+        after_checkout = proxy.turns
+        conn.execute(text("SELECT CAST(:x AS integer) + 1"), {"x": 1})
         after_statement = proxy.turns
+        conn.execute(text("SELECT CAST(:x AS text)"), {"x": 2})
+        after_second = proxy.turns
         conn.commit()
         after_commit = proxy.turns
-    assert (after_statement - start, after_commit - after_statement) == (2, 1)
+    trips = [after_checkout, after_statement, after_second, after_commit]
+    assert [b - a for a, b in zip([start, *trips], trips, strict=False)] == [1, 1, 1, 1]
 
 
 def test_answers_are_unchanged(proxied: Engine) -> None:
@@ -95,9 +359,41 @@ def test_an_error_leaves_the_connection_usable(
         assert conn.execute(text("SELECT CAST(:x AS integer)"), {"x": 7}).scalar_one() == 7
 
 
+def test_a_vanished_server_cannot_hang_a_request(proxy: LatencyProxy) -> None:
+    """The connector hands pg8000 a socket without a timeout; the engine gives it ours
+    (statement timeout + connect timeout: 2 + 1 s here, short for a test, long beside what
+    the setup's statements take even on a loaded machine). The thread's join is there only
+    so that a hang fails the test instead of stalling the run."""
+    outcome: list[tuple[str, bool]] = []  # what the request raised, and is it a 503
+    quick = {"db_statement_timeout_ms": 2000, "db_connect_timeout_s": 1.0}
+    with engine_by("cloud_sql", proxy, **quick) as (engine, stand_in), engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw._usock.gettimeout() == pytest.approx(3.0)
+        # pg8000 reads through a file object over its socket. Closing a connection whose
+        # read timed out, it fails to write its goodbye and drops that file unclosed, so
+        # the socket stays open for as long as something (the pool's logged traceback,
+        # kept by pytest) refers to it: closed here, not by the garbage collector.
+        stand_in.sockets.append(raw._sock)
+        conn.commit()
+        stand_in.vanish()
+
+        def query() -> None:
+            try:
+                conn.execute(text("SELECT 1"))
+                outcome.append(("answered", False))
+            except Exception as failure:  # what it raised is the point
+                outcome.append((repr(failure), engine_module.is_unavailable(failure)))
+
+        worker = threading.Thread(target=query, daemon=True)
+        worker.start()
+        worker.join(timeout=60)
+        assert outcome, "the request hung on a server that stopped answering"
+    ((raised, unavailable),) = outcome
+    assert unavailable, raised  # a 503 for the client
+
+
 def test_copy_in_and_out(database_url: str) -> None:
     """COPY with a stream (scripts/seed.py loads this way) goes through the same method."""
-    engine_module._pipeline_statements()
     con = pg8000.native.Connection(**db.pg8000_arguments(database_url))
     try:
         con.run("CREATE TEMP TABLE c (a integer, b text)")

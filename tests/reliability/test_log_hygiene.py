@@ -3,10 +3,11 @@ token, push token or email address.
 
 The whole API runs as in the container (scripts/serve_gateway.py): the gateway under gunicorn
 in its own process, its stdout (the JSON log, one object per line) and stderr captured to
-files. A client then registers, logs in (also with a wrong password), refreshes (also a
-reused token), changes its password, uses todos, memos and contacts (with emails in them),
-shares by email, registers a push device, provokes errors, and deletes its account. Every
-secret and address it sent or received is then looked for in everything the process wrote.
+files, read once the process has exited (so nothing it wrote is still on its way). A client
+then registers, logs in (also with a wrong password), refreshes (also a reused token),
+changes its password, uses todos, memos and contacts (with emails in them), shares by email,
+registers a push device, provokes errors, and deletes its account. Every secret and address
+it sent or received is then looked for in everything the process wrote.
 """
 
 from __future__ import annotations
@@ -15,70 +16,40 @@ import http.client
 import json
 import os
 import re
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers import ROOT, free_port, get
+from tests.servers import ROOT, ServerProcess, free_port, server_process
 
 pytestmark = pytest.mark.api
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
 
-@dataclass
-class Server:
-    base: str
-    stdout: Path
-    stderr: Path
-
-    def output(self) -> str:
-        return self.stdout.read_text() + self.stderr.read_text()
-
-
-@pytest.fixture(scope="module")
-def server(database_url: str) -> Iterator[Server]:
-    folder = Path(tempfile.mkdtemp(prefix="sealy-logs-"))
+@contextmanager
+def gateway_process(folder: Path) -> Iterator[ServerProcess]:
+    """The whole API under gunicorn, as in the container (scripts/serve_gateway.py)."""
     port = free_port()
-    out, err = folder / "stdout.log", folder / "stderr.log"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                f"--bind=127.0.0.1:{port}",
-                "--workers=1",
-                "--threads=4",
-                "devtools.gateway:create_gateway()",
-            ],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=stdout,
-            stderr=stderr,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, err.read_text()
-                try:
-                    get(base + "/v1/auth/health", timeout=2)
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "the gateway did not start"
-                    time.sleep(0.1)
-            yield Server(base, out, err)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        f"--bind=127.0.0.1:{port}",
+        "--workers=1",
+        "--threads=4",
+        "devtools.gateway:create_gateway()",
+    ]
+    env = {"PYTHONPATH": str(ROOT)}
+    with server_process(
+        "gateway", argv, port=port, wait_path="/v1/auth/health", env=env, folder=folder
+    ) as server:
+        yield server
 
 
 @dataclass
@@ -227,11 +198,13 @@ def full_run(s: Session) -> None:
     expect(401, "POST", "/v1/todos", {"title": "late"}, token=token)
 
 
-def test_the_log_of_a_full_run_holds_no_secret_and_no_email(server: Server) -> None:
-    session = Session(server.base)
-    full_run(session)
-    time.sleep(0.5)  # let the last lines reach the files
-    output = server.output()
+def test_the_log_of_a_full_run_holds_no_secret_and_no_email(
+    database_url: str, tmp_path: Path
+) -> None:
+    with gateway_process(tmp_path) as server:
+        session = Session(server.base)
+        full_run(session)
+    output = server.output()  # the gateway has exited: everything it wrote is in the files
 
     lines = server.stdout.read_text().splitlines()
     records = [json.loads(line) for line in lines]  # the structured log: JSON lines only

@@ -90,9 +90,12 @@ def test_make_fn_serves_one_function(dev_env: dict[str, str]) -> None:
     # The stamps count as up to date: this tests the target, not a reinstall.
     command = ["make", "-s", "-o", ".venv/.installed-stamp"]
     command += ["-o", "clients/typescript/node_modules/.installed-stamp", "fn", "NAME=auth"]
-    base = f"http://127.0.0.1:{port}"
     env = {**dev_env, "PORT": str(port)}
-    with server_process(command, env, url=f"{base}/v1/auth/health", without=JWT_VARIABLES) as said:
+    with server_process(
+        "make fn", command, port=port, wait_path="/v1/auth/health", env=env, without=JWT_VARIABLES
+    ) as server:
+        base = server.base
+        said = server.output()
         assert "functions-framework --source=functions/auth/main.py --target=auth" in said
         sign_in(base)
         status, problem = call("GET", f"{base}/v1/todos")  # only auth is there

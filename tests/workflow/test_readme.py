@@ -59,7 +59,9 @@ def test_the_walk_through_runs_twice_against_make_dev(database_url: str, tmp_pat
     without = ("JWT_PUBLIC_KEYS", "JWT_SIGNING_KEY", "JWT_SIGNING_KID", "RELEASE")
     api = f"http://127.0.0.1:{port}"
     script = walk_through()
-    with server_process(launcher, env, url=f"{api}/v1/todos/health", without=without):
+    with server_process(
+        "make dev", launcher, port=port, wait_path="/v1/todos/health", env=env, without=without
+    ):
         for run in (1, 2):
             ran = subprocess.run(
                 ["bash", "-euo", "pipefail", "-s"],
