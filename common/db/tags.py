@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Text, case, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
@@ -74,10 +74,17 @@ def rename_tag(
     name: str,
     versions: frozenset[int] | None,
 ) -> RowMapping:
+    # Renaming to the name it has changes nothing (same version); a case change does change
+    # it (compared as text: as citext the two names are equal).
+    differs = cast(tags.c.name, Text).is_distinct_from(name)
     stmt = (
         update(tags)
         .where(*_mine(me, tag_id), *if_match(tags.c.version, versions))
-        .values(name=name, version=tags.c.version + 1, updated_at=func.now())
+        .values(
+            name=name,
+            version=case((differs, tags.c.version + 1), else_=tags.c.version),
+            updated_at=case((differs, func.now()), else_=tags.c.updated_at),
+        )
         .returning(*_COLUMNS)
     )
     # A duplicate name fails the statement with a unique violation: the pipeline answers 409.
