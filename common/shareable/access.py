@@ -213,21 +213,34 @@ def guarded_update(
     allowed: Collection[str],
     versions: frozenset[int] | None,
     values: dict[str, Any],
+    changed: Sequence[ColumnElement[bool]] = (),
 ) -> ReturningUpdate[Any]:
     """UPDATE one item only if the caller's access is `allowed` and its version matches.
 
-    The version bump and the If-Match check are in the same statement, so of two writers
-    holding one ETag exactly one succeeds. Returns (id, version) when it applied."""
+    The If-Match check and "not deleted" are conditions on the updated row itself, so after
+    waiting for another writer's lock PostgreSQL checks them again on the row that writer
+    left: of two writers holding one ETag exactly one succeeds, and nothing writes to an item
+    a concurrent DELETE removed. The version (and `updated_at`) move only when a value
+    changes: one of `values` differs from the stored one, or one of `changed` (what the
+    resource stores elsewhere: tags, recurrence, lists) holds. Returns (id, version)."""
     t = spec.table
     tgt = target(spec, me, item_id)
+    differs = or_(
+        false(), *(t.c[name].is_distinct_from(value) for name, value in values.items()), *changed
+    )
     return (
         update(t)
         .where(
             t.c.id == tgt.c.id,
             tgt.c.access.in_(list(allowed)),
+            t.c.deleted_at.is_(None),
             *if_match(t.c.version, versions),
         )
-        .values(**values, version=t.c.version + 1, updated_at=func.now())
+        .values(
+            **values,
+            version=case((differs, t.c.version + 1), else_=t.c.version),
+            updated_at=case((differs, func.now()), else_=t.c.updated_at),
+        )
         .returning(t.c.id, t.c.version)
     )
 
@@ -320,11 +333,11 @@ ITEM_ID = bindparam("item_id", type_=UUID(as_uuid=True))
 
 
 @functools.cache
-def _visible_one(view: View, extra: tuple[Any, ...]) -> Select[Any]:
+def _visible_one(view: View, extra: tuple[Any, ...], lock: bool) -> Select[Any]:
     """The statement of `get_visible` for this view and extra columns, with ME and ITEM_ID."""
     t = view.spec.table
     acc = received(view.spec, ME, ITEM_ID)
-    return (
+    stmt = (
         select(*view.representation, *extra, access_level(t, acc, ME).label("access"))
         .select_from(view.join(t.outerjoin(acc, acc.c.id == t.c.id)))
         .where(
@@ -333,6 +346,7 @@ def _visible_one(view: View, extra: tuple[Any, ...]) -> Select[Any]:
             or_(t.c.user_id == ME, acc.c.id.is_not(None)),
         )
     )
+    return stmt.with_for_update(of=t, key_share=True) if lock else stmt
 
 
 def get_visible(
@@ -342,10 +356,15 @@ def get_visible(
     me: uuid.UUID,
     item_id: uuid.UUID,
     extra: tuple[Any, ...] = (),
+    lock: bool = False,
 ) -> RowMapping | None:
     """One item as the caller may see it (with `access`), or None. `extra`: more columns, the
-    same objects on every call (the statement is built once per view and `extra`)."""
-    stmt = _visible_one(view, extra)
+    same objects on every call (the statement is built once per view and `extra`).
+
+    `lock`: the item's row is locked (FOR NO KEY UPDATE, what an UPDATE takes) until the
+    transaction ends, for a read-compute-write; a concurrent writer's change is waited for
+    and read (READ COMMITTED reads the locked row's latest version)."""
+    stmt = _visible_one(view, extra, lock)
     return session.execute(stmt, {"me": me, "item_id": item_id}).mappings().first()
 
 

@@ -31,7 +31,7 @@ class Resource:
     path: str  # "/v1/todos"
     sharee_writable: frozenset[str]  # the fields a `write` sharee may change
     create: Callable[..., dict[str, Any]]  # (*, session, me, data) -> the new item's fields
-    update: Callable[..., None]  # (*, session, me, item_id, changes, versions, allowed)
+    update: Callable[..., None]  # (*, session, edit: writes.Edit)
     check: Callable[[Any], list[errors.FieldError]] = lambda body: []  # what pydantic can't
 
 
@@ -78,14 +78,8 @@ class ItemRoutes:
         self._check(body)
         changes = {field: getattr(body, field) for field in body.model_fields_set}
         allowed = (OWNER, WRITE) if set(changes) <= self.r.sharee_writable else (OWNER,)
-        self.r.update(
-            session=ctx.session,
-            me=ctx.user_id,
-            item_id=item_id,
-            changes=changes,
-            versions=ctx.if_match(),
-            allowed=allowed,
-        )
+        edit = writes.Edit(ctx.user_id, item_id, changes, ctx.if_match(), allowed)
+        self.r.update(session=ctx.session, edit=edit)
         return self.get_item(ctx, item_id)
 
     def delete_item(self, ctx: Ctx, item_id: uuid.UUID) -> None:

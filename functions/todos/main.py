@@ -25,6 +25,7 @@ from common.schemas.todos import (
     TodoUpdate,
 )
 from common.shareable import todos as sql
+from common.shareable import writes
 from common.shareable.access import OWNER, WRITE
 from common.shareable.routes import ItemRoutes, Resource
 
@@ -59,27 +60,18 @@ def complete_todo(ctx: Ctx, item_id: uuid.UUID) -> Reply:
         tz=row["owner_timezone"] or "UTC",
         now=datetime.now(UTC),
     )
-    sql.update_todo(
-        session=ctx.session,
-        me=ctx.user_id,
-        item_id=item_id,
-        changes=schedule.changes(),
-        versions=frozenset({row["version"]}),
-        allowed=(OWNER, WRITE),
+    # The row is locked since the read: its version is the current one.
+    edit = writes.Edit(
+        ctx.user_id, item_id, schedule.changes(), frozenset({row["version"]}), (OWNER, WRITE)
     )
+    sql.update_todo(session=ctx.session, edit=edit)
     return items.get_item(ctx, item_id)
 
 
 def reopen_todo(ctx: Ctx, item_id: uuid.UUID) -> Reply:
     """Mark not done again."""
-    sql.update_todo(
-        session=ctx.session,
-        me=ctx.user_id,
-        item_id=item_id,
-        changes={"done": False},
-        versions=ctx.if_match(),
-        allowed=(OWNER, WRITE),
-    )
+    edit = writes.Edit(ctx.user_id, item_id, {"done": False}, ctx.if_match(), (OWNER, WRITE))
+    sql.update_todo(session=ctx.session, edit=edit)
     return items.get_item(ctx, item_id)
 
 
