@@ -11,12 +11,17 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from common import errors
-from common.db.models import ContactTag, MemoTag, Tag, TodoTag
+from common.db.models import Contact, ContactTag, Memo, MemoTag, Tag, Todo, TodoTag
 from common.db.tables import if_match, table
 from common.paging import SortKey, both_ways
 
 tags = table(Tag)
-_LINKS = (table(TodoTag), table(MemoTag), table(ContactTag))
+# each link table, its column naming the item, and the items' table
+_LINKS = (
+    (table(TodoTag), "todo_id", table(Todo)),
+    (table(MemoTag), "memo_id", table(Memo)),
+    (table(ContactTag), "contact_id", table(Contact)),
+)
 _COLUMNS = (tags.c.id, tags.c.name, tags.c.version, tags.c.created_at, tags.c.updated_at)
 
 SORTS: dict[str, SortKey] = {
@@ -97,7 +102,10 @@ def rename_tag(
 def delete_tag(
     *, session: Session, me: uuid.UUID, tag_id: uuid.UUID, versions: frozenset[int] | None
 ) -> None:
-    """Soft-delete the tag and detach it from every todo, memo and contact, in one statement."""
+    """Soft-delete the tag and detach it from every todo, memo and contact, in one statement.
+
+    Each item it leaves is changed (its `tag_ids`): its version moves, as for any change (its
+    ETag, and its change feeds, see the tag gone)."""
     gone = (
         update(tags)
         .where(*_mine(me, tag_id), *if_match(tags.c.version, versions))
@@ -106,10 +114,19 @@ def delete_tag(
         .cte("gone")
     )
     stmt = select(gone.c.id)
-    for link in _LINKS:
-        stmt = stmt.add_cte(
-            delete(link).where(link.c.tag_id.in_(select(gone.c.id))).cte(f"unlinked_{link.name}")
+    for link, item, items in _LINKS:
+        unlinked = (
+            delete(link)
+            .where(link.c.tag_id.in_(select(gone.c.id)))
+            .returning(link.c[item])
+            .cte(f"unlinked_{link.name}")
         )
+        bumped = (
+            update(items)
+            .where(items.c.id.in_(select(unlinked.c[item])), items.c.deleted_at.is_(None))
+            .values(version=items.c.version + 1, updated_at=func.now())
+        )
+        stmt = stmt.add_cte(unlinked).add_cte(bumped.cte(f"changed_{items.name}"))
     if session.execute(stmt).first() is None:
         raise _refusal(session, me=me, tag_id=tag_id, versions=versions)
 
@@ -123,3 +140,4 @@ def _refusal(
     if versions is not None and version not in versions:
         return errors.PreconditionFailed()
     return errors.Conflict("The tag changed while you wrote it; try again.")
+
