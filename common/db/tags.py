@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from common import errors
+from common.db import feeds
 from common.db.models import Contact, ContactTag, Memo, MemoTag, Tag, Todo, TodoTag
 from common.db.tables import if_match, table
 from common.paging import SortKey, both_ways
@@ -141,3 +142,30 @@ def _refusal(
         return errors.PreconditionFailed()
     return errors.Conflict("The tag changed while you wrote it; try again.")
 
+
+def tags_changed(
+    *,
+    session: Session,
+    me: uuid.UUID,
+    since: feeds.Horizon,
+    round_: feeds.Horizon,
+    after: tuple[int, int, uuid.UUID] | None,
+    limit: int,
+) -> list[RowMapping]:
+    """limit + 1 tags of the caller's change feed since `since` (common.sync), each as the
+    caller's GET shows it, or nulls when it was deleted. Tags are never shared: their feed
+    is the logged changes alone (no share lapses)."""
+    logged_after = (after[1], after[2]) if after is not None else None
+    candidates = feeds.logged(
+        me=me, collection="tag", since=since, after=logged_after, limit=limit + 1
+    ).cte("candidates")
+    visible = (
+        select(*_COLUMNS)
+        .where(
+            tags.c.id.in_(select(candidates.c.item_id)),
+            tags.c.user_id == me,
+            tags.c.deleted_at.is_(None),
+        )
+        .subquery("visible")
+    )
+    return list(session.execute(feeds.page_of(candidates, visible)).mappings())

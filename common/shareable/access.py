@@ -118,24 +118,8 @@ def received(spec: Shareable, me: Id, item_id: Id | None = None) -> CTE:
     rather than expanding every share the caller received (docs/benchmarks.md: for a user
     with hundreds of shares that expansion was most of a single-item request)."""
     if item_id is not None:
-        return _received_one(spec, me, item_id)
-    s = spec.share_table
-    rank = case((s.c.permissions == models.Permission.W, _WRITE_RANK), else_=_READ_RANK)
-    direct = select(spec.share_item.label("id"), rank.label("rank"))
-    if not spec.recursive:
-        shares = direct.where(s.c.shared_user_id == me, live_share(s)).cte(f"{spec.name}_shared")
-    else:
-        roots = direct.add_columns(s.c.recursive.label("descend")).where(
-            s.c.shared_user_id == me, live_share(s)
-        )
-        tree = roots.cte(f"{spec.name}_shared_tree", recursive=True)
-        child = spec.table.alias(f"{spec.name}_child")
-        tree = tree.union(  # UNION, not ALL: terminates even if a cycle slipped in
-            select(child.c.id, tree.c.rank, true()).where(
-                child.c.parent_id == tree.c.id, tree.c.descend, child.c.deleted_at.is_(None)
-            )
-        )
-        shares = select(tree.c.id, tree.c.rank).cte(f"{spec.name}_shared")
+        return received_among(spec, me, lambda column: column == item_id)
+    shares = reached(spec, me, live_share(spec.share_table), f"{spec.name}_shared")
     return (
         select(shares.c.id, func.max(shares.c.rank).label("rank"))
         .group_by(shares.c.id)
@@ -143,39 +127,77 @@ def received(spec: Shareable, me: Id, item_id: Id | None = None) -> CTE:
     )
 
 
-def _received_one(spec: Shareable, me: Id, item_id: Id) -> CTE:
-    """`received(...)` for one item: the same rows the expansion would give for it.
+def reached(spec: Shareable, me: Id, shares: ColumnElement[bool], name: str) -> CTE:
+    """(id, rank) of the items the caller's shares matching `shares` reach: the shared items
+    and, through recursive todo shares, their undeleted descendants (an item once per share
+    that reaches it)."""
+    s = spec.share_table
+    rank = case((s.c.permissions == models.Permission.W, _WRITE_RANK), else_=_READ_RANK)
+    direct = select(spec.share_item.label("id"), rank.label("rank"))
+    if not spec.recursive:
+        return direct.where(s.c.shared_user_id == me, shares).cte(name)
+    roots = direct.add_columns(s.c.recursive.label("descend")).where(
+        s.c.shared_user_id == me, shares
+    )
+    tree = roots.cte(f"{name}_tree", recursive=True)
+    child = spec.table.alias(f"{name}_child")
+    tree = tree.union(  # UNION, not ALL: terminates even if a cycle slipped in
+        select(child.c.id, tree.c.rank, true()).where(
+            child.c.parent_id == tree.c.id, tree.c.descend, child.c.deleted_at.is_(None)
+        )
+    )
+    return select(tree.c.id, tree.c.rank).cte(name)
+
+
+def received_among(spec: Shareable, me: Id, picks: Callable[[Any], ColumnElement[bool]]) -> CTE:
+    """`received(...)` for the items whose id `picks` holds for (a condition on an id column):
+    the same rows the expansion would give for them, found from the items themselves.
 
     The expansion reaches an item from a share on the item itself, or from a recursive share
-    on an ancestor through undeleted items only (the item included). Walking up, the step
-    from an item to its parent is therefore taken only from an undeleted item."""
+    on an ancestor through undeleted items only (the item included). Walking up from each
+    item (its id carried along as `origin`), the step from an item to its parent is
+    therefore taken only from an undeleted item. The caller's share of each node is probed
+    by its key (a LATERAL subquery the planner keeps as it is: OFFSET 0), so the cost follows
+    the items asked about, never the number of shares the caller holds."""
     s = spec.share_table
     rank = case((s.c.permissions == models.Permission.W, _WRITE_RANK), else_=_READ_RANK)
     t = spec.table
     if spec.recursive:
-        up = (
-            select(t.c.id, t.c.parent_id, t.c.deleted_at, true().label("is_item"))
-            .where(t.c.id == item_id)
+        nodes = (
+            select(
+                t.c.id.label("origin"),
+                t.c.id,
+                t.c.parent_id,
+                t.c.deleted_at,
+                true().label("is_item"),
+            )
+            .where(picks(t.c.id))
             .cte(f"{spec.name}_ancestors", recursive=True)
         )
         parent = t.alias(f"{spec.name}_parent")
-        up = up.union(  # UNION: terminates even if a cycle slipped in
-            select(parent.c.id, parent.c.parent_id, parent.c.deleted_at, false()).where(
-                parent.c.id == up.c.parent_id, up.c.deleted_at.is_(None)
-            )
+        nodes = nodes.union(  # UNION: terminates even if a cycle slipped in
+            select(
+                nodes.c.origin, parent.c.id, parent.c.parent_id, parent.c.deleted_at, false()
+            ).where(parent.c.id == nodes.c.parent_id, nodes.c.deleted_at.is_(None))
         )
-        reach = [spec.share_item == up.c.id, or_(up.c.is_item, s.c.recursive)]
-        source: Any = s.join(up, reach[0])
-        conditions = [reach[1]]
     else:
-        source = s
-        conditions = [spec.share_item == item_id]
-    item = item_id if isinstance(item_id, ColumnElement) else literal(item_id, UUID(as_uuid=True))
+        nodes = (
+            select(t.c.id.label("origin"), t.c.id, true().label("is_item"))
+            .where(picks(t.c.id))
+            .cte(f"{spec.name}_items")
+        )
+    reaches = s.c.recursive if spec.recursive else false()
+    share = (
+        select(rank.label("rank"), reaches.label("reaches"))
+        .where(spec.share_item == nodes.c.id, s.c.shared_user_id == me, live_share(s))
+        .offset(0)
+        .lateral(f"{spec.name}_share")
+    )
     return (
-        select(item.label("id"), func.max(rank).label("rank"))
-        .select_from(source)
-        .where(s.c.shared_user_id == me, live_share(s), *conditions)
-        .having(func.count() > 0)
+        select(nodes.c.origin.label("id"), func.max(share.c.rank).label("rank"))
+        .select_from(nodes.join(share, true()))
+        .where(or_(nodes.c.is_item, share.c.reaches))
+        .group_by(nodes.c.origin)
         .cte(f"{spec.name}_access")
     )
 
@@ -303,8 +325,8 @@ class View:
 
     `columns` are the resource's own columns of its Out schema (child lists as scalar
     subqueries); `join` adds outer joins they need; `search` is the condition of `q`;
-    `filters` the conditions of the resource's own list filters; `to_out` turns a row into
-    the Out schema's fields (`list_out` where a list shows less)."""
+    `filters` the conditions of the resource's own list filters (of its `list_query`);
+    `to_out` turns a row into the Out schema's fields (`list_out` where a list shows less)."""
 
     spec: Shareable
     columns: tuple[Any, ...]
@@ -314,6 +336,7 @@ class View:
     join: Callable[[FromClause], FromClause] = lambda source: source
     filters: Callable[[Any], list[ColumnElement[bool]]] = lambda query: []
     list_out: Callable[[RowMapping], dict[str, Any]] | None = None
+    list_query: type[ShareableListQuery] = ShareableListQuery  # the list's query schema
     representation: tuple[Any, ...] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -114,6 +114,7 @@ VIEW = View(
     to_out=to_out,
     join=_with_recurrence,
     filters=_filters,
+    list_query=TodoListQuery,
 )
 
 

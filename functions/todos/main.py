@@ -14,10 +14,12 @@ import functions_framework
 from common import errors
 from common.http import Api, Ctx, Reply
 from common.recurrence import next_schedule
+from common.schemas.changes import ChangesQuery
 from common.schemas.shares import TodoShareIn, TodoShareOut, TodoSharePage
 from common.schemas.todos import (
     SHAREE_WRITABLE,
     Recurrence,
+    TodoChanges,
     TodoCreate,
     TodoListQuery,
     TodoOut,
@@ -95,6 +97,15 @@ api.add(
     status=201,
     idempotent=True,
     summary="Create a todo",
+)
+api.add(
+    "GET",
+    "/changes",
+    items.changes,
+    query=ChangesQuery,
+    response=TodoChanges,
+    errors=(410,),
+    summary="Your todo change feed: a full snapshot, or what changed since a sync token",
 )
 api.add("GET", ITEM, items.get_item, response=TodoOut, summary="One todo the caller can see")
 api.add(
