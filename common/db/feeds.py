@@ -26,16 +26,21 @@ from typing import Any
 
 from sqlalchemy import (
     CTE,
+    BigInteger,
+    DateTime,
     Delete,
+    Integer,
     Select,
     Subquery,
     Text,
+    bindparam,
     cast,
     func,
     literal,
     select,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Session
 from sqlalchemy.types import UserDefinedType
 
@@ -101,29 +106,54 @@ def read_horizon(*, session: Session) -> Horizon:
     return Horizon.parse(row.snapshot, row.at)
 
 
-def logged(
+# The bound parameters of a changes page: its statement is built once per shape and reused
+# (building one took milliseconds of Python per request); `page_parameters` gives their values.
+SINCE_XMIN = bindparam("since_xmin", type_=BigInteger)
+SINCE_SNAPSHOT = bindparam("since_snapshot", type_=Text)
+SINCE_AT = bindparam("since_at", type_=DateTime(timezone=True))
+ROUND_AT = bindparam("round_at", type_=DateTime(timezone=True))
+AFTER_XID = bindparam("after_xid", type_=BigInteger)
+AFTER_ID = bindparam("after_id", type_=UUID(as_uuid=True))
+ROWS = bindparam("rows", type_=Integer)  # limit + 1
+
+
+def page_parameters(
     *,
     me: uuid.UUID,
-    collection: str,
     since: Horizon,
-    after: tuple[int, uuid.UUID] | None,
+    round_: Horizon,
+    after: tuple[int, int, uuid.UUID] | None,
     limit: int,
-) -> Select[tuple[int, int, uuid.UUID]]:
-    """(phase 0, xid, item_id) of the caller's entries of `collection` that `since` did not
-    see, in (xid, item_id) order after `after`, at most `limit`: one range of the feed
-    index, from `since.xmin` up."""
+) -> dict[str, Any]:
+    """The values of a changes page's parameters (`me` included, as common.shareable.access
+    names it)."""
+    return {
+        "me": me,
+        "since_xmin": since.xmin,
+        "since_snapshot": since.snapshot,
+        "since_at": since.at,
+        "round_at": round_.at,
+        "after_xid": after[1] if after is not None else 0,
+        "after_id": after[2] if after is not None else None,
+        "rows": limit + 1,
+    }
+
+
+def logged(me: Any, collection: str, *, after: bool) -> Select[tuple[int, int, uuid.UUID]]:
+    """(phase 0, xid, item_id) of the caller's (`me`, a bound parameter) entries of
+    `collection` that the horizon of `since` did not see, in (xid, item_id) order (`after`:
+    after AFTER_XID, AFTER_ID), at most ROWS: one range of the feed index, from its xmin."""
     e = entries
     phase = literal(0).label("phase")
     unseen = ~func.pg_visible_in_snapshot(
-        cast(cast(e.c.xid, Text), _Named("xid8")),
-        cast(literal(since.snapshot), _Named("pg_snapshot")),
+        cast(cast(e.c.xid, Text), _Named("xid8")), cast(SINCE_SNAPSHOT, _Named("pg_snapshot"))
     )
     stmt = select(phase, e.c.xid.label("xid"), e.c.item_id.label("item_id")).where(
-        e.c.user_id == me, e.c.collection == collection, e.c.xid >= since.xmin, unseen
+        e.c.user_id == me, e.c.collection == collection, e.c.xid >= SINCE_XMIN, unseen
     )
-    if after is not None:
-        stmt = stmt.where(tuple_(e.c.xid, e.c.item_id) > tuple_(*after))
-    return stmt.order_by(e.c.xid, e.c.item_id).limit(limit)
+    if after:
+        stmt = stmt.where(tuple_(e.c.xid, e.c.item_id) > tuple_(AFTER_XID, AFTER_ID))
+    return stmt.order_by(e.c.xid, e.c.item_id).limit(ROWS)
 
 
 def expired_rows(limit: int) -> list[Delete]:

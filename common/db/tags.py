@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
-from sqlalchemy import Text, case, cast, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Select, Text, bindparam, case, cast, delete, func, select, update
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
@@ -155,17 +156,24 @@ def tags_changed(
     """limit + 1 tags of the caller's change feed since `since` (common.sync), each as the
     caller's GET shows it, or nulls when it was deleted. Tags are never shared: their feed
     is the logged changes alone (no share lapses)."""
-    logged_after = (after[1], after[2]) if after is not None else None
-    candidates = feeds.logged(
-        me=me, collection="tag", since=since, after=logged_after, limit=limit + 1
-    ).cte("candidates")
+    stmt = _changed_page(after is not None)
+    values = feeds.page_parameters(me=me, since=since, round_=round_, after=after, limit=limit)
+    return list(session.execute(stmt, values).mappings())
+
+
+_ME = bindparam("me", type_=UUID(as_uuid=True))
+
+
+@functools.cache
+def _changed_page(after: bool) -> Select[Any]:
+    candidates = feeds.logged(_ME, "tag", after=after).cte("candidates")
     visible = (
         select(*_COLUMNS)
         .where(
             tags.c.id.in_(select(candidates.c.item_id)),
-            tags.c.user_id == me,
+            tags.c.user_id == _ME,
             tags.c.deleted_at.is_(None),
         )
         .subquery("visible")
     )
-    return list(session.execute(feeds.page_of(candidates, visible)).mappings())
+    return feeds.page_of(candidates, visible)

@@ -17,6 +17,7 @@ the page size: the cost of a page follows the changes it holds, not the caller's
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from common.db import feeds
 from common.db.feeds import Horizon
 from common.shareable.access import (
+    ME,
     View,
     access_level,
     list_visible,
@@ -61,40 +63,46 @@ def changes_page(
 ) -> list[RowMapping]:
     """limit + 1 candidates of a round since `since`, after `after`, each with the item's
     representation and access, or nulls when the caller does not see it."""
+    stmt = _changes(view, None if after is None else after[0])
+    values = feeds.page_parameters(me=me, since=since, round_=round_, after=after, limit=limit)
+    return list(session.execute(stmt, values).mappings())
+
+
+@functools.cache
+def _changes(view: View, phase: int | None) -> Select[Any]:
+    """The statement of a changes page of `view` whose cursor is in `phase` (None: the first
+    page), with the parameters of common.db.feeds (and access.ME)."""
     spec = view.spec
     t = spec.table
-    n = limit + 1
     branches: list[Select[Any]] = []
-    if after is None or after[0] == 0:
-        logged_after = (after[1], after[2]) if after is not None else None
-        branches.append(
-            feeds.logged(me=me, collection=spec.name, since=since, after=logged_after, limit=n)
-        )
+    if phase in (None, 0):
+        branches.append(feeds.logged(ME, spec.name, after=phase == 0))
     expiry = spec.share_table.c.expiration
-    lapsed = reached(spec, me, and_(expiry > since.at, expiry <= round_.at), f"{spec.name}_lapsed")
-    phase = select(
+    window = and_(expiry > feeds.SINCE_AT, expiry <= feeds.ROUND_AT)
+    lapsed = reached(spec, ME, window, f"{spec.name}_lapsed")
+    ended = select(
         literal(1).label("phase"), literal(0, BigInteger).label("xid"), lapsed.c.id.label("item_id")
     ).distinct()
-    if after is not None and after[0] == 1:
-        phase = phase.where(lapsed.c.id > after[2])
-    branches.append(phase.order_by(lapsed.c.id).limit(n))
+    if phase == 1:
+        ended = ended.where(lapsed.c.id > feeds.AFTER_ID)
+    branches.append(ended.order_by(lapsed.c.id).limit(feeds.ROWS))
     every = union_all(*branches).subquery("every")
     candidates = (
         select(every.c.phase, every.c.xid, every.c.item_id)
         .order_by(every.c.phase, every.c.xid, every.c.item_id)
-        .limit(n)
+        .limit(feeds.ROWS)
         .cte("candidates")
     )
     ids = select(candidates.c.item_id)
-    acc = received_among(spec, me, lambda column: column.in_(ids))
+    acc = received_among(spec, ME, lambda column: column.in_(ids))
     visible = (
-        select(*view.representation, access_level(t, acc, me).label("access"))
+        select(*view.representation, access_level(t, acc, ME).label("access"))
         .select_from(view.join(t.outerjoin(acc, acc.c.id == t.c.id)))
         .where(
             t.c.id.in_(ids),
             t.c.deleted_at.is_(None),
-            or_(t.c.user_id == me, acc.c.id.is_not(None)),
+            or_(t.c.user_id == ME, acc.c.id.is_not(None)),
         )
         .subquery("visible")
     )
-    return list(session.execute(feeds.page_of(candidates, visible)).mappings())
+    return feeds.page_of(candidates, visible)
