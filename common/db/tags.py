@@ -144,7 +144,7 @@ def _refusal(
     return errors.Conflict("The tag changed while you wrote it; try again.")
 
 
-def tags_changed(
+def list_tag_changes(
     *,
     session: Session,
     me: uuid.UUID,

@@ -37,7 +37,7 @@ from common.shareable.access import (
 )
 
 
-def snapshot_page(
+def list_snapshot(
     *,
     session: Session,
     view: View,
@@ -51,7 +51,7 @@ def snapshot_page(
     return list_visible(session=session, view=view, me=me, query=query, sort=sort, after=after)
 
 
-def changes_page(
+def list_changes(
     *,
     session: Session,
     view: View,

@@ -47,8 +47,8 @@ class ItemRoutes:
         view = resource.view
         self.feed = sync.Feed(
             collection=self.name,
-            snapshot=functools.partial(feeds.snapshot_page, view=view),
-            changes=functools.partial(feeds.changes_page, view=view),
+            snapshot=functools.partial(feeds.list_snapshot, view=view),
+            changes=functools.partial(feeds.list_changes, view=view),
             to_out=view.to_out,
         )
 

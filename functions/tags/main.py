@@ -24,7 +24,7 @@ api = Api("tags")
 FEED = sync.Feed(
     collection="tag",
     snapshot=functools.partial(db.list_tags, sort=db.SORTS["created_at"]),
-    changes=db.tags_changed,
+    changes=db.list_tag_changes,
     to_out=lambda row: {name: row[name] for name in TagOut.model_fields},
 )
 

@@ -36,7 +36,7 @@ from common.schemas.contacts import ContactListQuery
 from common.schemas.memos import MemoListQuery
 from common.schemas.todos import TodoListQuery
 from common.shareable import access, contacts, memos, todos
-from common.shareable.feeds import changes_page
+from common.shareable.feeds import list_changes
 from devtools import database as db
 from scripts import seed as seeder
 
@@ -310,10 +310,10 @@ def _round_of(
 ) -> Callable[[Session], Any]:
     """A changes page of a round, as GET /v1/<collection>/changes reads it."""
     if view is None:
-        return lambda s: tags_sql.tags_changed(
+        return lambda s: tags_sql.list_tag_changes(
             session=s, me=me, since=since, round_=round_, after=None, limit=200
         )
-    return lambda s: changes_page(
+    return lambda s: list_changes(
         session=s, view=view, me=me, since=since, round_=round_, after=None, limit=200
     )
 
