@@ -71,8 +71,11 @@ class Settings(BaseSettings):
     jwt_signing_kid: str | None = None
     # ENV=dev only, when none of the three above is set: the dev key pair kept here.
     jwt_dev_keys_dir: Path = _ROOT / ".sealy" / "jwt"
-    # HMAC key for opaque list cursors.
+    # HMAC key for opaque list cursors (and change feeds' cursors and sync tokens).
     cursor_secret: SecretStr = SecretStr(DEV_CURSOR_SECRET)
+    # How long a change feed's sync token stays valid (older: 410); feed bookkeeping older
+    # than this is purged. 30 days (api-v1 §10).
+    sync_retention_s: int = Field(default=30 * 86400, ge=0)
     # Shared secret accepted by /v1/notifications/dispatch besides Google OIDC.
     dispatch_token: SecretStr | None = None
     dispatch_audience: str | None = None

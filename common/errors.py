@@ -87,6 +87,11 @@ class Conflict(ApiError):
     default_detail = "The request conflicts with the current state."
 
 
+class Gone(ApiError):
+    status = 410
+    default_detail = "This is too old to be used any more."
+
+
 class PreconditionFailed(ApiError):
     status = 412
     default_detail = "The resource has changed since you read it (If-Match)."

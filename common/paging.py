@@ -204,3 +204,21 @@ def position(cursor: str | None, *, scope: str, sort: SortKey) -> tuple[Any, uui
     """Where the page after `cursor` starts: None for the first page, else the decoded
     (value, id) of the last row seen (a 422 for a cursor not made for this list)."""
     return None if cursor is None else decode_cursor(cursor, scope=scope, sort=sort)
+
+
+def seal(values: list[Any]) -> str:
+    """`values` (JSON) as an opaque, tamper-evident string signed like cursors: what change
+    feeds hand out as cursors and sync tokens (common.sync)."""
+    payload = _b64(json.dumps(values, separators=(",", ":")).encode())
+    return f"{payload}.{_sign(payload)}"
+
+
+def unseal(sealed: str) -> Any:
+    """The values `seal` made `sealed` from, or None when it is not a string we made."""
+    payload, _, signature = sealed.partition(".")
+    try:
+        if not hmac.compare_digest(signature.encode(), _sign(payload).encode()):
+            return None
+        return json.loads(_unb64(payload))
+    except (ValueError, binascii.Error):  # UnicodeError included: lone surrogates
+        return None

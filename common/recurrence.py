@@ -225,10 +225,11 @@ def next_schedule(
     """Completing a todo: done, or for a recurring one its next occurrence until the series
     has ended.
 
-    The deadline moves to the first occurrence after the later of now and the current
-    deadline (finishing a task early schedules the next one; the missed occurrences of an
-    overdue one are skipped), computed in the owner's time zone `tz`; the reminder keeps its
-    offset to the deadline (a reminder without a deadline moves to the occurrence itself)."""
+    The deadline moves to the first occurrence after the later of `now` and the current
+    deadline (finishing today's occurrence early schedules the next one; missed occurrences
+    of an overdue todo are skipped), computed in the owner's time zone `tz`; the reminder
+    keeps its offset to the deadline (a reminder without a deadline moves to the occurrence
+    itself)."""
     if rule is None:
         return Schedule(done=True)
     after = now if deadline is None else max(now, deadline)

@@ -30,6 +30,11 @@ pair, JSON request log on stdout. For each hot route, in this order:
 Statements per request come from the function's own request log (`db_queries`). Every pass
 is bounded by `--requests` and `--seconds`. Todos the run created are deleted afterwards.
 
+The todos change feed (`--routes changes`): a full snapshot round at limit=500 walked page by
+page through HTTP (total time, per-page p50/p95, statements per page), then ten changes, then
+the incremental round since the snapshot's token (ten changes, one page) as a hot route like
+the others; its p50 is held against the todo list's (`list todos`, same run).
+
 Then the cold start of every function (process start to the first 200 of an authenticated
 route; median of 5) beside an empty functions-framework function's, and the import time of
 every function's module with production settings (`ENV=prod`, fresh interpreter, best of 5):
@@ -58,9 +63,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -661,6 +667,15 @@ def route_specs(fx: Fixtures, concurrency: int) -> list[RouteSpec]:
             200,
         ),
         RouteSpec(
+            # the path gets its `since` (a sync token taken just before) in run()
+            "changes since a token (10 changes)",
+            "todos",
+            "GET",
+            "/v1/todos/changes",
+            "/v1/todos/changes?since=" + SINCE,
+            200,
+        ),
+        RouteSpec(
             "login",
             "auth",
             "POST",
@@ -675,6 +690,80 @@ def route_specs(fx: Fixtures, concurrency: int) -> list[RouteSpec]:
             warmup=3,
         ),
     ]
+
+
+# --- change feeds -----------------------------------------------------------------------------
+
+SINCE = "<since>"  # where the changes route's path takes its sync token
+FEED_CHANGES = 10  # the todos an incremental round holds
+
+
+@dataclass
+class Snapshot:
+    """A full snapshot round of the bench user's todos, page by page, through HTTP."""
+
+    limit: int
+    pages: int
+    items: int
+    total_ms: float
+    page_p50: float
+    page_p95: float
+    statements_max: int
+    token: str
+
+
+def walk_snapshot(server: Server, token: str, limit: int = 500) -> Snapshot:
+    """Every page of a todos snapshot round at `limit`, timed one by one on one keep-alive
+    connection (what a client syncing for the first time does)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    headers = {"Authorization": f"Bearer {token}"}
+    since = len(server.lines)
+    timings: list[float] = []
+    items, cursor = 0, None
+    started = time.perf_counter()
+    while True:
+        path = f"/v1/todos/changes?limit={limit}"
+        if cursor is not None:
+            path += f"&cursor={quote(cursor)}"
+        began = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = json.loads(response.read())
+        timings.append((time.perf_counter() - began) * 1000)
+        if response.status != 200:
+            raise RuntimeError(f"snapshot page: {response.status} {body}")
+        items += len(body["changes"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    total = (time.perf_counter() - started) * 1000
+    conn.close()
+    time.sleep(0.2)  # the last log lines
+    pages = [e for e in server.lines[since:] if e.get("route") == "/v1/todos/changes"]
+    return Snapshot(
+        limit=limit,
+        pages=len(timings),
+        items=items,
+        total_ms=total,
+        page_p50=statistics.median(timings),
+        page_p95=percentile(timings, 95),
+        statements_max=max((int(e["db_queries"]) for e in pages), default=-1),
+        token=body["sync_token"],
+    )
+
+
+def change_todos(server: Server, token: str, todo_ids: list[str]) -> None:
+    """One change each (a new title) to `todo_ids`, through HTTP: what a round then holds."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for n, todo_id in enumerate(todo_ids):
+        body = json.dumps({"title": f"Changed by the bench {n} {secrets.token_hex(2)}"})
+        conn.request("PATCH", f"/v1/todos/{todo_id}", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"change for the feed: {response.status}")
+    conn.close()
 
 
 def _both_forms(value: uuid.UUID, make: Callable[[], uuid.UUID]) -> dict[Any, Callable[[], Any]]:
@@ -1050,6 +1139,26 @@ def print_table(
             )
 
 
+def print_feeds(snapshot: Snapshot, results: list[RouteResult]) -> None:
+    """The change feed's figures: the snapshot round, and the incremental round's p50 against
+    the list's (its target: at most the p50 of GET /v1/todos?limit=50)."""
+    print()
+    print(
+        f"todos snapshot round at limit={snapshot.limit}: {snapshot.items} items in "
+        f"{snapshot.pages} pages, {snapshot.total_ms / 1000:.2f} s in all; per page p50 "
+        f"{snapshot.page_p50:.2f} ms, p95 {snapshot.page_p95:.2f} ms; statements per page "
+        f"(request log) at most {snapshot.statements_max}"
+    )
+    round_ = next((r for r in results if r.name.startswith("changes")), None)
+    listed = next((r for r in results if r.name.startswith("list todos")), None)
+    if round_ is not None and listed is not None:
+        print(
+            f"incremental round of {FEED_CHANGES} changes: p50 {round_.latency.p50:.2f} ms "
+            f"against the list's {listed.latency.p50:.2f} ms: "
+            f"{target_mark(round_.latency.p50 <= listed.latency.p50)}"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
@@ -1100,6 +1209,7 @@ def run(url: str, keys: dict[str, str], args: argparse.Namespace) -> None:
     argon2_ms = bare_argon2_ms()
     servers: dict[str, Server] = {}
     results: list[RouteResult] = []
+    snapshot: Snapshot | None = None
     try:
         for name in sorted({s.function for s in specs}):
             servers[name] = Server(name, function_env(url, keys, name))
@@ -1107,6 +1217,11 @@ def run(url: str, keys: dict[str, str], args: argparse.Namespace) -> None:
             server.first_ok(f"/v1/{name}/health", {})
         for spec in specs:
             token, _ = issue_access_token(user_id=fx.user_id)
+            if SINCE in spec.path:
+                print("changes: a full snapshot of todos at limit=500 ...", flush=True)
+                snapshot = walk_snapshot(servers[spec.function], token)
+                change_todos(servers[spec.function], token, fx.todo_ids[:FEED_CHANGES])
+                spec = replace(spec, path=spec.path.replace(SINCE, quote(snapshot.token)))
             capture = capture_route(client, recorder, spec, token)
             print(f"{spec.name}: {len(capture.statements)} statements; running ...", flush=True)
             results.append(bench_route(spec, servers[spec.function], capture, token, url, args))
@@ -1127,6 +1242,8 @@ def run(url: str, keys: dict[str, str], args: argparse.Namespace) -> None:
             cold = cold_starts(url, keys, token, args.cold_runs, empty)
             imports = import_times(keys, 5, Path(tmp))
     print_table(results, argon2_ms, cold, imports, info, args.concurrency)
+    if snapshot is not None:
+        print_feeds(snapshot, results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
@@ -1135,6 +1252,7 @@ def run(url: str, keys: dict[str, str], args: argparse.Namespace) -> None:
                 "concurrency": args.concurrency,
                 "argon2_ms": argon2_ms,
                 "routes": [{**asdict(r), "ratio": r.ratio} for r in results],
+                "snapshot": asdict(snapshot) if snapshot is not None else None,
                 "cold_start_ms": cold,
                 "import_ms": imports,
                 "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

@@ -61,6 +61,11 @@ CONTRACT_422 = {
     "GET /v1/memos": "a cursor the server did not issue",
     "GET /v1/contacts": "a cursor the server did not issue",
     "GET /v1/tags": "a cursor the server did not issue",
+    # change feeds: the same for their cursors and sync tokens (api-v1 §10)
+    "GET /v1/todos/changes": "a cursor or sync token the server did not issue",
+    "GET /v1/memos/changes": "a cursor or sync token the server did not issue",
+    "GET /v1/contacts/changes": "a cursor or sync token the server did not issue",
+    "GET /v1/tags/changes": "a cursor or sync token the server did not issue",
     # an Idempotency-Key reused with another body; tag ids and parents must be the caller's;
     # a recurrence rule ends after it starts; email-validator refuses more than `format: email`
     "POST /v1/todos": "Idempotency-Key reuse, foreign tag/parent ids, end_at after start_at",

@@ -22,6 +22,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -439,6 +440,17 @@ class ContactTag(Base):
     created_at: Mapped[datetime] = _created()
 
 
+def _expiring(table: str) -> Index:
+    """A recipient's shares by expiry: a change feed finds the shares that lapsed since its
+    last round (common.shareable.feeds)."""
+    return Index(
+        f"ix_{table}_shared_user_id_expiration",
+        "shared_user_id",
+        "expiration",
+        postgresql_where=text("expiration IS NOT NULL"),
+    )
+
+
 def _permission() -> Mapped[Permission]:
     return mapped_column(permission_enum, server_default=Permission.R.value)
 
@@ -449,7 +461,10 @@ def _expiration() -> Mapped[datetime | None]:
 
 class SharedTodo(Base):
     __tablename__ = "shared_todos"
-    __table_args__ = (Index("ix_shared_todos_shared_user_id", "shared_user_id"),)
+    __table_args__ = (
+        Index("ix_shared_todos_shared_user_id", "shared_user_id"),
+        _expiring("shared_todos"),
+    )
 
     todo_id: Mapped[uuid.UUID] = _link_column("todos")
     shared_user_id: Mapped[uuid.UUID] = _link_column("users")
@@ -462,7 +477,10 @@ class SharedTodo(Base):
 
 class SharedMemo(Base):
     __tablename__ = "shared_memos"
-    __table_args__ = (Index("ix_shared_memos_shared_user_id", "shared_user_id"),)
+    __table_args__ = (
+        Index("ix_shared_memos_shared_user_id", "shared_user_id"),
+        _expiring("shared_memos"),
+    )
 
     memo_id: Mapped[uuid.UUID] = _link_column("memos")
     shared_user_id: Mapped[uuid.UUID] = _link_column("users")
@@ -474,7 +492,10 @@ class SharedMemo(Base):
 
 class SharedContact(Base):
     __tablename__ = "shared_contacts"
-    __table_args__ = (Index("ix_shared_contacts_shared_user_id", "shared_user_id"),)
+    __table_args__ = (
+        Index("ix_shared_contacts_shared_user_id", "shared_user_id"),
+        _expiring("shared_contacts"),
+    )
 
     contact_id: Mapped[uuid.UUID] = _link_column("contacts")
     shared_user_id: Mapped[uuid.UUID] = _link_column("users")
@@ -502,6 +523,40 @@ class IdempotencyKey(Base):
     response_body: Mapped[str] = mapped_column(Text)
     response_headers: Mapped[dict[str, str]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()
+
+
+class FeedEntry(Base):
+    """A change feed's bookkeeping: what `user_id` sees of `item_id` (a tag, todo, memo or
+    contact) may have changed in transaction `xid`, the latest one that wrote it.
+
+    Written only by triggers (migration 0010_change_feeds) in the writing transaction: one row
+    per user and item, its `xid` (pg_current_xact_id) and `changed_at` moved by each change.
+    A feed round reads the rows of the caller and collection with `xid` at or above its
+    token's horizon (common.db.feeds). Rows past the sync retention are purged
+    (common.db.feeds.expired_rows); so are those of an erased user (cascade).
+    """
+
+    __tablename__ = "feed_entries"
+    __table_args__ = (
+        CheckConstraint("collection IN ('tag', 'todo', 'memo', 'contact')", name="collection"),
+        # a round: the caller's changes of one collection in (xid, item_id) order
+        Index(
+            "ix_feed_entries_user_id_collection_xid_item_id",
+            "user_id",
+            "collection",
+            "xid",
+            "item_id",
+        ),
+        Index("ix_feed_entries_changed_at", "changed_at"),  # the purge
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    collection: Mapped[str] = mapped_column(Text, primary_key=True)
+    item_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    xid: Mapped[int] = mapped_column(BigInteger)  # an xid8, whose values fit a bigint
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 # --- auth ---

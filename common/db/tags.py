@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Select, Text, bindparam, case, cast, delete, func, select, update
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from common import errors
-from common.db.models import ContactTag, MemoTag, Tag, TodoTag
+from common.db import feeds
+from common.db.models import Contact, ContactTag, Memo, MemoTag, Tag, Todo, TodoTag
 from common.db.tables import if_match, table
 from common.paging import SortKey, both_ways
 
 tags = table(Tag)
-_LINKS = (table(TodoTag), table(MemoTag), table(ContactTag))
+# each link table, its column naming the item, and the items' table
+_LINKS = (
+    (table(TodoTag), "todo_id", table(Todo)),
+    (table(MemoTag), "memo_id", table(Memo)),
+    (table(ContactTag), "contact_id", table(Contact)),
+)
 _COLUMNS = (tags.c.id, tags.c.name, tags.c.version, tags.c.created_at, tags.c.updated_at)
 
 SORTS: dict[str, SortKey] = {
@@ -74,10 +81,17 @@ def rename_tag(
     name: str,
     versions: frozenset[int] | None,
 ) -> RowMapping:
+    # Renaming to the name it has changes nothing (same version); a case change does change
+    # it (compared as text: as citext the two names are equal).
+    differs = cast(tags.c.name, Text).is_distinct_from(name)
     stmt = (
         update(tags)
         .where(*_mine(me, tag_id), *if_match(tags.c.version, versions))
-        .values(name=name, version=tags.c.version + 1, updated_at=func.now())
+        .values(
+            name=name,
+            version=case((differs, tags.c.version + 1), else_=tags.c.version),
+            updated_at=case((differs, func.now()), else_=tags.c.updated_at),
+        )
         .returning(*_COLUMNS)
     )
     # A duplicate name fails the statement with a unique violation: the pipeline answers 409.
@@ -90,7 +104,10 @@ def rename_tag(
 def delete_tag(
     *, session: Session, me: uuid.UUID, tag_id: uuid.UUID, versions: frozenset[int] | None
 ) -> None:
-    """Soft-delete the tag and detach it from every todo, memo and contact, in one statement."""
+    """Soft-delete the tag and detach it from every todo, memo and contact, in one statement.
+
+    Each item it leaves is changed (its `tag_ids`): its version moves, as for any change (its
+    ETag, and its change feeds, see the tag gone)."""
     gone = (
         update(tags)
         .where(*_mine(me, tag_id), *if_match(tags.c.version, versions))
@@ -99,10 +116,19 @@ def delete_tag(
         .cte("gone")
     )
     stmt = select(gone.c.id)
-    for link in _LINKS:
-        stmt = stmt.add_cte(
-            delete(link).where(link.c.tag_id.in_(select(gone.c.id))).cte(f"unlinked_{link.name}")
+    for link, item, items in _LINKS:
+        unlinked = (
+            delete(link)
+            .where(link.c.tag_id.in_(select(gone.c.id)))
+            .returning(link.c[item])
+            .cte(f"unlinked_{link.name}")
         )
+        bumped = (
+            update(items)
+            .where(items.c.id.in_(select(unlinked.c[item])), items.c.deleted_at.is_(None))
+            .values(version=items.c.version + 1, updated_at=func.now())
+        )
+        stmt = stmt.add_cte(unlinked).add_cte(bumped.cte(f"changed_{items.name}"))
     if session.execute(stmt).first() is None:
         raise _refusal(session, me=me, tag_id=tag_id, versions=versions)
 
@@ -116,3 +142,38 @@ def _refusal(
     if versions is not None and version not in versions:
         return errors.PreconditionFailed()
     return errors.Conflict("The tag changed while you wrote it; try again.")
+
+
+def list_tag_changes(
+    *,
+    session: Session,
+    me: uuid.UUID,
+    since: feeds.Horizon,
+    round_: feeds.Horizon,
+    after: tuple[int, int, uuid.UUID] | None,
+    limit: int,
+) -> list[RowMapping]:
+    """limit + 1 tags of the caller's change feed since `since` (common.sync), each as the
+    caller's GET shows it, or nulls when it was deleted. Tags are never shared: their feed
+    is the logged changes alone (no share lapses)."""
+    stmt = _changed_page(after is not None)
+    values = feeds.page_parameters(me=me, since=since, round_=round_, after=after, limit=limit)
+    return list(session.execute(stmt, values).mappings())
+
+
+_ME = bindparam("me", type_=UUID(as_uuid=True))
+
+
+@functools.cache
+def _changed_page(after: bool) -> Select[Any]:
+    candidates = feeds.logged(_ME, "tag", after=after).cte("candidates")
+    visible = (
+        select(*_COLUMNS)
+        .where(
+            tags.c.id.in_(select(candidates.c.item_id)),
+            tags.c.user_id == _ME,
+            tags.c.deleted_at.is_(None),
+        )
+        .subquery("visible")
+    )
+    return feeds.page_of(candidates, visible)

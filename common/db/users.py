@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
@@ -27,16 +27,22 @@ def update_user(
     changes: dict[str, Any],
     versions: frozenset[int] | None,
 ) -> RowMapping | None:
-    """Apply `changes` and bump the version; with no changes, the user as it is (same
-    version). None when the user is gone or, with `versions` (If-Match), its version is not
-    one of them."""
+    """Apply `changes`; the version (and `updated_at`) move only when a value differs from
+    the stored one, so with no changes, or the values it has, the user stays as it is.
+    None when the user is gone or, with `versions` (If-Match), its version is not one of
+    them."""
     matches = and_(users.c.id == user_id, *if_match(users.c.version, versions))
     if not changes:
         return session.execute(select(users).where(matches)).mappings().one_or_none()
+    differs = or_(*(users.c[name].is_distinct_from(value) for name, value in changes.items()))
     stmt = (
         update(users)
         .where(matches)
-        .values(**changes, version=users.c.version + 1, updated_at=func.now())
+        .values(
+            **changes,
+            version=case((differs, users.c.version + 1), else_=users.c.version),
+            updated_at=case((differs, func.now()), else_=users.c.updated_at),
+        )
         .returning(*users.c)
     )
     return session.execute(stmt).mappings().one_or_none()

@@ -9,6 +9,7 @@ from pydantic import EmailStr, Field
 
 from common.paging import ShareableListQuery
 from common.schemas.base import Access, Patch, Schema, Str, TagIds, Timestamp
+from common.schemas.changes import ChangePage, Upsert
 
 Name = Annotated[Str, Field(min_length=1, max_length=100)]
 Note = Annotated[Str, Field(max_length=2_000)]
@@ -73,3 +74,11 @@ class ContactListQuery(ShareableListQuery):
     sort: Literal["created_at", "-created_at", "updated_at", "-updated_at", "name", "-name"] = (
         "-created_at"
     )
+
+
+class ContactUpsert(Upsert[ContactOut]):
+    """A contact as `GET /v1/contacts/{id}` shows it to you now."""
+
+
+class ContactChanges(ChangePage[ContactUpsert]):
+    """A page of your contacts change feed (`GET /v1/contacts/changes`)."""

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from common.paging import ShareableListQuery
 from common.schemas.base import Access, Patch, Schema, Str, TagIds, Timestamp
+from common.schemas.changes import ChangePage, Upsert
 
 Content = Annotated[Str, Field(min_length=1, max_length=20_000)]
 Note = Annotated[Str, Field(max_length=2_000)]
@@ -62,3 +63,11 @@ class MemoPage(Schema):
 
 class MemoListQuery(ShareableListQuery):
     sort: Literal["created_at", "-created_at", "updated_at", "-updated_at"] = "-created_at"
+
+
+class MemoUpsert(Upsert[MemoOut]):
+    """A memo as `GET /v1/memos/{id}` shows it to you now."""
+
+
+class MemoChanges(ChangePage[MemoUpsert]):
+    """A page of your memos change feed (`GET /v1/memos/changes`)."""

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from common.paging import ListQuery
 from common.schemas.base import NUL_FREE, Schema, Timestamp, no_nul
+from common.schemas.changes import ChangePage, Upsert
 
 TagName = Annotated[
     str,
@@ -41,3 +42,11 @@ class TagPage(Schema):
 
 class TagListQuery(ListQuery):
     sort: Literal["name", "-name", "created_at", "-created_at"] = "name"
+
+
+class TagUpsert(Upsert[TagOut]):
+    """A tag as `GET /v1/tags/{id}` shows it to you now."""
+
+
+class TagChanges(ChangePage[TagUpsert]):
+    """A page of your tags change feed (`GET /v1/tags/changes`)."""

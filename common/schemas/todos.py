@@ -12,6 +12,7 @@ from pydantic_core import core_schema
 from common.errors import FieldError
 from common.paging import ShareableListQuery
 from common.schemas.base import Access, JsonSchemaHook, Patch, Schema, Str, TagIds, Timestamp
+from common.schemas.changes import ChangePage, Upsert
 
 Title = Annotated[Str, Field(min_length=1, max_length=200)]
 Description = Annotated[Str, Field(max_length=10_000)]
@@ -204,3 +205,11 @@ class TodoListQuery(ShareableListQuery):
     due_before: Timestamp | None = None
     due_after: Timestamp | None = None
     sort: TodoSort = "-created_at"
+
+
+class TodoUpsert(Upsert[TodoOut]):
+    """A todo as `GET /v1/todos/{id}` shows it to you now."""
+
+
+class TodoChanges(ChangePage[TodoUpsert]):
+    """A page of your todos change feed (`GET /v1/todos/changes`)."""

@@ -118,24 +118,8 @@ def received(spec: Shareable, me: Id, item_id: Id | None = None) -> CTE:
     rather than expanding every share the caller received (docs/benchmarks.md: for a user
     with hundreds of shares that expansion was most of a single-item request)."""
     if item_id is not None:
-        return _received_one(spec, me, item_id)
-    s = spec.share_table
-    rank = case((s.c.permissions == models.Permission.W, _WRITE_RANK), else_=_READ_RANK)
-    direct = select(spec.share_item.label("id"), rank.label("rank"))
-    if not spec.recursive:
-        shares = direct.where(s.c.shared_user_id == me, live_share(s)).cte(f"{spec.name}_shared")
-    else:
-        roots = direct.add_columns(s.c.recursive.label("descend")).where(
-            s.c.shared_user_id == me, live_share(s)
-        )
-        tree = roots.cte(f"{spec.name}_shared_tree", recursive=True)
-        child = spec.table.alias(f"{spec.name}_child")
-        tree = tree.union(  # UNION, not ALL: terminates even if a cycle slipped in
-            select(child.c.id, tree.c.rank, true()).where(
-                child.c.parent_id == tree.c.id, tree.c.descend, child.c.deleted_at.is_(None)
-            )
-        )
-        shares = select(tree.c.id, tree.c.rank).cte(f"{spec.name}_shared")
+        return received_among(spec, me, lambda column: column == item_id)
+    shares = reached(spec, me, live_share(spec.share_table), f"{spec.name}_shared")
     return (
         select(shares.c.id, func.max(shares.c.rank).label("rank"))
         .group_by(shares.c.id)
@@ -143,39 +127,77 @@ def received(spec: Shareable, me: Id, item_id: Id | None = None) -> CTE:
     )
 
 
-def _received_one(spec: Shareable, me: Id, item_id: Id) -> CTE:
-    """`received(...)` for one item: the same rows the expansion would give for it.
+def reached(spec: Shareable, me: Id, shares: ColumnElement[bool], name: str) -> CTE:
+    """(id, rank) of the items the caller's shares matching `shares` reach: the shared items
+    and, through recursive todo shares, their undeleted descendants (an item once per share
+    that reaches it)."""
+    s = spec.share_table
+    rank = case((s.c.permissions == models.Permission.W, _WRITE_RANK), else_=_READ_RANK)
+    direct = select(spec.share_item.label("id"), rank.label("rank"))
+    if not spec.recursive:
+        return direct.where(s.c.shared_user_id == me, shares).cte(name)
+    roots = direct.add_columns(s.c.recursive.label("descend")).where(
+        s.c.shared_user_id == me, shares
+    )
+    tree = roots.cte(f"{name}_tree", recursive=True)
+    child = spec.table.alias(f"{name}_child")
+    tree = tree.union(  # UNION, not ALL: terminates even if a cycle slipped in
+        select(child.c.id, tree.c.rank, true()).where(
+            child.c.parent_id == tree.c.id, tree.c.descend, child.c.deleted_at.is_(None)
+        )
+    )
+    return select(tree.c.id, tree.c.rank).cte(name)
+
+
+def received_among(spec: Shareable, me: Id, picks: Callable[[Any], ColumnElement[bool]]) -> CTE:
+    """`received(...)` for the items whose id `picks` holds for (a condition on an id column):
+    the same rows the expansion would give for them, found from the items themselves.
 
     The expansion reaches an item from a share on the item itself, or from a recursive share
-    on an ancestor through undeleted items only (the item included). Walking up, the step
-    from an item to its parent is therefore taken only from an undeleted item."""
+    on an ancestor through undeleted items only (the item included). Walking up from each
+    item (its id carried along as `origin`), the step from an item to its parent is
+    therefore taken only from an undeleted item. The caller's share of each node is probed
+    by its key (a LATERAL subquery the planner keeps as it is: OFFSET 0), so the cost follows
+    the items asked about, never the number of shares the caller holds."""
     s = spec.share_table
     rank = case((s.c.permissions == models.Permission.W, _WRITE_RANK), else_=_READ_RANK)
     t = spec.table
     if spec.recursive:
-        up = (
-            select(t.c.id, t.c.parent_id, t.c.deleted_at, true().label("is_item"))
-            .where(t.c.id == item_id)
+        nodes = (
+            select(
+                t.c.id.label("origin"),
+                t.c.id,
+                t.c.parent_id,
+                t.c.deleted_at,
+                true().label("is_item"),
+            )
+            .where(picks(t.c.id))
             .cte(f"{spec.name}_ancestors", recursive=True)
         )
         parent = t.alias(f"{spec.name}_parent")
-        up = up.union(  # UNION: terminates even if a cycle slipped in
-            select(parent.c.id, parent.c.parent_id, parent.c.deleted_at, false()).where(
-                parent.c.id == up.c.parent_id, up.c.deleted_at.is_(None)
-            )
+        nodes = nodes.union(  # UNION: terminates even if a cycle slipped in
+            select(
+                nodes.c.origin, parent.c.id, parent.c.parent_id, parent.c.deleted_at, false()
+            ).where(parent.c.id == nodes.c.parent_id, nodes.c.deleted_at.is_(None))
         )
-        reach = [spec.share_item == up.c.id, or_(up.c.is_item, s.c.recursive)]
-        source: Any = s.join(up, reach[0])
-        conditions = [reach[1]]
     else:
-        source = s
-        conditions = [spec.share_item == item_id]
-    item = item_id if isinstance(item_id, ColumnElement) else literal(item_id, UUID(as_uuid=True))
+        nodes = (
+            select(t.c.id.label("origin"), t.c.id, true().label("is_item"))
+            .where(picks(t.c.id))
+            .cte(f"{spec.name}_items")
+        )
+    reaches = s.c.recursive if spec.recursive else false()
+    share = (
+        select(rank.label("rank"), reaches.label("reaches"))
+        .where(spec.share_item == nodes.c.id, s.c.shared_user_id == me, live_share(s))
+        .offset(0)
+        .lateral(f"{spec.name}_share")
+    )
     return (
-        select(item.label("id"), func.max(rank).label("rank"))
-        .select_from(source)
-        .where(s.c.shared_user_id == me, live_share(s), *conditions)
-        .having(func.count() > 0)
+        select(nodes.c.origin.label("id"), func.max(share.c.rank).label("rank"))
+        .select_from(nodes.join(share, true()))
+        .where(or_(nodes.c.is_item, share.c.reaches))
+        .group_by(nodes.c.origin)
         .cte(f"{spec.name}_access")
     )
 
@@ -213,21 +235,34 @@ def guarded_update(
     allowed: Collection[str],
     versions: frozenset[int] | None,
     values: dict[str, Any],
+    changed: Sequence[ColumnElement[bool]] = (),
 ) -> ReturningUpdate[Any]:
     """UPDATE one item only if the caller's access is `allowed` and its version matches.
 
-    The version bump and the If-Match check are in the same statement, so of two writers
-    holding one ETag exactly one succeeds. Returns (id, version) when it applied."""
+    The If-Match check and "not deleted" are conditions on the updated row itself, so after
+    waiting for another writer's lock PostgreSQL checks them again on the row that writer
+    left: of two writers holding one ETag exactly one succeeds, and nothing writes to an item
+    a concurrent DELETE removed. The version (and `updated_at`) move only when a value
+    changes: one of `values` differs from the stored one, or one of `changed` (what the
+    resource stores elsewhere: tags, recurrence, lists) holds. Returns (id, version)."""
     t = spec.table
     tgt = target(spec, me, item_id)
+    differs = or_(
+        false(), *(t.c[name].is_distinct_from(value) for name, value in values.items()), *changed
+    )
     return (
         update(t)
         .where(
             t.c.id == tgt.c.id,
             tgt.c.access.in_(list(allowed)),
+            t.c.deleted_at.is_(None),
             *if_match(t.c.version, versions),
         )
-        .values(**values, version=t.c.version + 1, updated_at=func.now())
+        .values(
+            **values,
+            version=case((differs, t.c.version + 1), else_=t.c.version),
+            updated_at=case((differs, func.now()), else_=t.c.updated_at),
+        )
         .returning(t.c.id, t.c.version)
     )
 
@@ -290,8 +325,8 @@ class View:
 
     `columns` are the resource's own columns of its Out schema (child lists as scalar
     subqueries); `join` adds outer joins they need; `search` is the condition of `q`;
-    `filters` the conditions of the resource's own list filters; `to_out` turns a row into
-    the Out schema's fields (`list_out` where a list shows less)."""
+    `filters` the conditions of the resource's own list filters (of its `list_query`);
+    `to_out` turns a row into the Out schema's fields (`list_out` where a list shows less)."""
 
     spec: Shareable
     columns: tuple[Any, ...]
@@ -301,6 +336,7 @@ class View:
     join: Callable[[FromClause], FromClause] = lambda source: source
     filters: Callable[[Any], list[ColumnElement[bool]]] = lambda query: []
     list_out: Callable[[RowMapping], dict[str, Any]] | None = None
+    list_query: type[ShareableListQuery] = ShareableListQuery  # the list's query schema
     representation: tuple[Any, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -320,11 +356,11 @@ ITEM_ID = bindparam("item_id", type_=UUID(as_uuid=True))
 
 
 @functools.cache
-def _visible_one(view: View, extra: tuple[Any, ...]) -> Select[Any]:
+def _visible_one(view: View, extra: tuple[Any, ...], lock: bool) -> Select[Any]:
     """The statement of `get_visible` for this view and extra columns, with ME and ITEM_ID."""
     t = view.spec.table
     acc = received(view.spec, ME, ITEM_ID)
-    return (
+    stmt = (
         select(*view.representation, *extra, access_level(t, acc, ME).label("access"))
         .select_from(view.join(t.outerjoin(acc, acc.c.id == t.c.id)))
         .where(
@@ -333,6 +369,7 @@ def _visible_one(view: View, extra: tuple[Any, ...]) -> Select[Any]:
             or_(t.c.user_id == ME, acc.c.id.is_not(None)),
         )
     )
+    return stmt.with_for_update(of=t, key_share=True) if lock else stmt
 
 
 def get_visible(
@@ -342,10 +379,15 @@ def get_visible(
     me: uuid.UUID,
     item_id: uuid.UUID,
     extra: tuple[Any, ...] = (),
+    lock: bool = False,
 ) -> RowMapping | None:
     """One item as the caller may see it (with `access`), or None. `extra`: more columns, the
-    same objects on every call (the statement is built once per view and `extra`)."""
-    stmt = _visible_one(view, extra)
+    same objects on every call (the statement is built once per view and `extra`).
+
+    `lock`: the item's row is locked (FOR NO KEY UPDATE, what an UPDATE takes) until the
+    transaction ends, for a read-compute-write; a concurrent writer's change is waited for
+    and read (READ COMMITTED reads the locked row's latest version)."""
+    stmt = _visible_one(view, extra, lock)
     return session.execute(stmt, {"me": me, "item_id": item_id}).mappings().first()
 
 

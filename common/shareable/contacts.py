@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     Text,
+    cast,
     delete,
     exists,
     func,
@@ -126,20 +127,15 @@ def create_contact(*, session: Session, me: uuid.UUID, data: ContactCreate) -> d
     return {**row, **lists}
 
 
-def update_contact(
-    *,
-    session: Session,
-    me: uuid.UUID,
-    item_id: uuid.UUID,
-    changes: dict[str, Any],
-    versions: frozenset[int] | None,
-    allowed: tuple[str, ...],
-) -> None:
+def update_contact(*, session: Session, edit: writes.Edit) -> None:
     """Apply a PATCH in one statement; each list sent replaces that whole list."""
+    changes = edit.fields
     lists = {name: [str(v) for v in changes[name]] for name in CHILD_LISTS if name in changes}
     values = {k: v for k, v in changes.items() if k not in ("tag_ids", *CHILD_LISTS)}
-    item = writes.updated(
-        CONTACTS, me=me, item_id=item_id, values=values, allowed=allowed, versions=versions
-    )
+    changed = [
+        cast(_child_list(name, t.c.id), ARRAY(Text)).is_distinct_from(literal(sent, ARRAY(Text)))
+        for name, sent in lists.items()
+    ]
+    item = writes.updated(CONTACTS, edit, values=values, changed=changed)
     also = _write_children(item.row, lists, replace=True)
-    writes.apply(session=session, item=item, tag_ids=changes.get("tag_ids"), also=also)
+    writes.apply(session=session, item=item, also=also)

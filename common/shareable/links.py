@@ -114,11 +114,14 @@ def put_share(
     own_columns: list[Any] = [t.c.id]
     if spec.unshareable is not None:
         own_columns.append(t.c[spec.unshareable].label("unshareable"))
-    own = (
-        select(*own_columns)
-        .where(t.c.id == item_id, t.c.user_id == me, t.c.deleted_at.is_(None))
-        .cte("own_item")
+    own_item = select(*own_columns).where(
+        t.c.id == item_id, t.c.user_id == me, t.c.deleted_at.is_(None)
     )
+    if spec.unshareable is not None:
+        # FOR SHARE: a concurrent change of the item (making a memo secret) commits first and
+        # is read here, or waits for this share to commit and then sees it (memos.update_memo).
+        own_item = own_item.with_for_update(read=True, of=t)
+    own = own_item.cte("own_item")
     recipient = (
         select(users.c.id, users.c.username, users.c.display_name)
         .where(users.c.email == email, users.c.deleted_at.is_(None))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
@@ -71,22 +71,21 @@ def create_memo(*, session: Session, me: uuid.UUID, data: MemoCreate) -> dict[st
     return row
 
 
-def update_memo(
-    *,
-    session: Session,
-    me: uuid.UUID,
-    item_id: uuid.UUID,
-    changes: dict[str, Any],
-    versions: frozenset[int] | None,
-    allowed: tuple[str, ...],
-) -> None:
-    """Apply a PATCH in one statement; making a memo secret revokes its shares in it too."""
-    values = {k: v for k, v in changes.items() if k != "tag_ids"}
-    item = writes.updated(
-        MEMOS, me=me, item_id=item_id, values=values, allowed=allowed, versions=versions
-    )
+def update_memo(*, session: Session, edit: writes.Edit) -> None:
+    """Apply a PATCH in one statement; making a memo secret revokes its shares in it too.
+
+    Making it secret first locks the memo (one more statement, only then): a share being
+    granted holds the memo FOR SHARE until it commits (common.shareable.links.put_share), so
+    the revoking statement starts after it, and its snapshot sees that share. Without the
+    lock, a share committed while the UPDATE waited was invisible to its DELETE and stayed."""
+    values = {k: v for k, v in edit.fields.items() if k != "tag_ids"}
+    revoke = bool(values.get("secret"))
+    if revoke:  # only the owner may change `secret`: only the owner's memo is locked
+        own = select(t.c.id).where(t.c.id == edit.item_id, t.c.user_id == edit.me)
+        session.execute(own.with_for_update(key_share=True))
+    item = writes.updated(MEMOS, edit, values=values)
     also = []
-    if changes.get("secret"):
+    if revoke:
         s = MEMOS.share_table
         also.append(delete(s).where(MEMOS.share_item == item.row.c.id).cte("shares_revoked"))
-    writes.apply(session=session, item=item, tag_ids=changes.get("tag_ids"), also=also)
+    writes.apply(session=session, item=item, also=also)

@@ -1,25 +1,28 @@
 """The HTTP handlers every shareable resource (todos, memos, contacts) has.
 
 A function's `main.py` lists its routes and points each at one of these, bound to its
-resource by `ItemRoutes(resource)`: list, create, get, patch and delete, the tag links and
-the shares. The rules they share: keyset paging, ETag and If-Match, the caller's access
-decided in SQL (common.shareable.access), sharee writes limited to the resource's
-`sharee_writable` fields, tags and shares managed by the owner only (a sharee gets 403,
-anyone else 404). Each handler returns the fields of its route's response schema.
+resource by `ItemRoutes(resource)`: list, create, get, patch and delete, the tag links, the
+shares and the change feed (common.sync). The rules they share: keyset paging, ETag and
+If-Match, the caller's access decided in SQL (common.shareable.access), sharee writes
+limited to the resource's `sharee_writable` fields, tags and shares managed by the owner
+only (a sharee gets 403, anyone else 404). Each handler returns the fields of its route's
+response schema.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from common import errors, paging
+from common import errors, paging, sync
 from common.http import Ctx, Reply, etag
+from common.schemas.changes import ChangesQuery
 from common.schemas.shares import ShareIn
-from common.shareable import links, writes
+from common.shareable import feeds, links, writes
 from common.shareable.access import OWNER, WRITE, View, get_visible, list_visible
 
 
@@ -31,7 +34,7 @@ class Resource:
     path: str  # "/v1/todos"
     sharee_writable: frozenset[str]  # the fields a `write` sharee may change
     create: Callable[..., dict[str, Any]]  # (*, session, me, data) -> the new item's fields
-    update: Callable[..., None]  # (*, session, me, item_id, changes, versions, allowed)
+    update: Callable[..., None]  # (*, session, edit: writes.Edit)
     check: Callable[[Any], list[errors.FieldError]] = lambda body: []  # what pydantic can't
 
 
@@ -41,6 +44,13 @@ class ItemRoutes:
     def __init__(self, resource: Resource) -> None:
         self.r = resource
         self.name = resource.view.spec.name
+        view = resource.view
+        self.feed = sync.Feed(
+            collection=self.name,
+            snapshot=functools.partial(feeds.list_snapshot, view=view),
+            changes=functools.partial(feeds.list_changes, view=view),
+            to_out=view.to_out,
+        )
 
     # --- items ---------------------------------------------------------------------------
 
@@ -78,14 +88,8 @@ class ItemRoutes:
         self._check(body)
         changes = {field: getattr(body, field) for field in body.model_fields_set}
         allowed = (OWNER, WRITE) if set(changes) <= self.r.sharee_writable else (OWNER,)
-        self.r.update(
-            session=ctx.session,
-            me=ctx.user_id,
-            item_id=item_id,
-            changes=changes,
-            versions=ctx.if_match(),
-            allowed=allowed,
-        )
+        edit = writes.Edit(ctx.user_id, item_id, changes, ctx.if_match(), allowed)
+        self.r.update(session=ctx.session, edit=edit)
         return self.get_item(ctx, item_id)
 
     def delete_item(self, ctx: Ctx, item_id: uuid.UUID) -> None:
@@ -96,6 +100,10 @@ class ItemRoutes:
             item_id=item_id,
             versions=ctx.if_match(),
         )
+
+    def changes(self, ctx: Ctx, query: ChangesQuery) -> dict[str, Any]:
+        """One page of the caller's change feed (common.sync)."""
+        return sync.read_changes(ctx, query, self.feed)
 
     def _check(self, body: Any) -> None:
         if problems := self.r.check(body):

@@ -114,6 +114,7 @@ VIEW = View(
     to_out=to_out,
     join=_with_recurrence,
     filters=_filters,
+    list_query=TodoListQuery,
 )
 
 
@@ -194,20 +195,24 @@ def _recurrence_change(item: CTE, rec: Recurrence | None) -> CTE:
     return upsert.cte("repeats")
 
 
-def update_todo(
-    *,
-    session: Session,
-    me: uuid.UUID,
-    item_id: uuid.UUID,
-    changes: dict[str, Any],
-    versions: frozenset[int] | None,
-    allowed: tuple[str, ...],
-) -> None:
+def _recurrence_differs(rec: Recurrence | None) -> ColumnElement[bool]:
+    """The todo's stored recurrence is not `rec` (None: it has one)."""
+    stored = exists().where(recurrences.c.todo_id == t.c.id)
+    if rec is None:
+        return stored
+    same = [recurrences.c[k].is_not_distinct_from(v) for k, v in rec.to_row().items()]
+    return ~stored.where(*same)
+
+
+def update_todo(*, session: Session, edit: writes.Edit) -> None:
     """Apply a PATCH in one statement (tag links and recurrence included), or explain why not.
 
     A new parent is checked first (ownership, cycles): one more statement, only then."""
+    changes = edit.fields
     if changes.get("parent_id") is not None:
-        problem = _parent_problem(session, me=me, parent_id=changes["parent_id"], todo_id=item_id)
+        problem = _parent_problem(
+            session, me=edit.me, parent_id=changes["parent_id"], todo_id=edit.item_id
+        )
         if problem is not None:
             raise errors.ValidationFailed([problem])
     values = {k: v for k, v in changes.items() if k not in ("tag_ids", "recurrence")}
@@ -215,11 +220,10 @@ def update_todo(
         values["completed_at"] = (
             func.coalesce(t.c.completed_at, func.now()) if values["done"] else None
         )
-    item = writes.updated(
-        TODOS, me=me, item_id=item_id, values=values, allowed=allowed, versions=versions
-    )
+    changed = [_recurrence_differs(changes["recurrence"])] if "recurrence" in changes else []
+    item = writes.updated(TODOS, edit, values=values, changed=changed)
     also = [_recurrence_change(item.row, changes["recurrence"])] if "recurrence" in changes else []
-    writes.apply(session=session, item=item, tag_ids=changes.get("tag_ids"), also=also)
+    writes.apply(session=session, item=item, also=also)
 
 
 _OWNER_TIMEZONE = (
@@ -233,5 +237,9 @@ _OWNER_TIMEZONE = (
 def get_todo_for_completion(
     *, session: Session, me: uuid.UUID, item_id: uuid.UUID
 ) -> RowMapping | None:
-    """The todo's representation plus its owner's time zone (recurrence runs in it)."""
-    return get_visible(session=session, view=VIEW, me=me, item_id=item_id, extra=_OWNER_TIMEZONE)
+    """The todo's representation plus its owner's time zone (recurrence runs in it), its row
+    locked until the transaction ends: concurrent completes run one after the other, each
+    from the deadline the previous one wrote (none fails on a version it could not know)."""
+    return get_visible(
+        session=session, view=VIEW, me=me, item_id=item_id, extra=_OWNER_TIMEZONE, lock=True
+    )

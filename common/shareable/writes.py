@@ -16,8 +16,22 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Select, delete, func, literal, select, true, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.orm import Session
 
 from common import errors
@@ -39,14 +53,28 @@ class Insert:
 
 
 @dataclass(frozen=True)
-class Update:
-    """A change of one item being written: `row` is its guarded UPDATE (a CTE)."""
+class Edit:
+    """A change of one item as the caller asked it: the fields sent (`tag_ids` among them,
+    when sent), the If-Match versions, and the access levels that may make it."""
 
-    spec: Shareable
     me: uuid.UUID
     item_id: uuid.UUID
-    allowed: Collection[str]
+    fields: dict[str, Any]
     versions: frozenset[int] | None
+    allowed: Collection[str]
+
+    @property
+    def tag_ids(self) -> Sequence[uuid.UUID] | None:
+        """The tag links that replace the item's (None: kept)."""
+        return self.fields.get("tag_ids")
+
+
+@dataclass(frozen=True)
+class Update:
+    """An edit of one item being written: `row` is its guarded UPDATE (a CTE)."""
+
+    spec: Shareable
+    edit: Edit
     row: CTE
 
 
@@ -101,35 +129,38 @@ def create(
 
 def updated(
     spec: Shareable,
+    edit: Edit,
     *,
-    me: uuid.UUID,
-    item_id: uuid.UUID,
     values: dict[str, Any],
-    allowed: Collection[str],
-    versions: frozenset[int] | None,
+    changed: Sequence[ColumnElement[bool]] = (),
 ) -> Update:
-    """The guarded UPDATE of one item: access and If-Match in its WHERE."""
+    """The guarded UPDATE of one item writing `values` (its own columns): access and
+    If-Match in its WHERE. `changed`: conditions that hold when what the resource writes
+    beside the row (recurrence, lists) differs from what is stored; with the tag links,
+    they decide whether the version moves (api-v1 §2, "unchanged is unchanged")."""
+    if edit.tag_ids is not None:
+        changed = [*changed, _tags_differ(spec, edit.tag_ids)]
     row = access.guarded_update(
-        spec, me, item_id, allowed=allowed, versions=versions, values=values
+        spec,
+        edit.me,
+        edit.item_id,
+        allowed=edit.allowed,
+        versions=edit.versions,
+        values=values,
+        changed=changed,
     ).cte(f"{spec.name}_updated")
-    return Update(spec, me, item_id, allowed, versions, row)
+    return Update(spec, edit, row)
 
 
-def apply(
-    *,
-    session: Session,
-    item: Update,
-    tag_ids: Sequence[uuid.UUID] | None,
-    also: Sequence[CTE] = (),
-) -> None:
-    """Run the guarded UPDATE, the tag links replaced when `tag_ids` is given and the
+def apply(*, session: Session, item: Update, also: Sequence[CTE] = ()) -> None:
+    """Run the guarded UPDATE, the tag links replaced when the edit has `tag_ids` and the
     resource's own CTEs `also`, in one statement.
 
     Refusals are explained by a second statement (404/403/412); foreign tags raise 422 and
     the pipeline rolls the whole write back."""
-    spec, me = item.spec, item.me
+    spec, edit, tag_ids = item.spec, item.edit, item.edit.tag_ids
     wanted = sorted(set(tag_ids)) if tag_ids is not None else []
-    valid = select(func.count()).select_from(_own_live_tags(me, wanted).subquery())
+    valid = select(func.count()).select_from(_own_live_tags(edit.me, wanted).subquery())
     stmt = select(item.row.c.id, valid.scalar_subquery().label("valid_tags"))
     ctes = list(also)
     if tag_ids is not None:
@@ -137,13 +168,13 @@ def apply(
         unlinked = delete(link).where(spec.tag_item == item.row.c.id, link.c.tag_id.not_in(wanted))
         ctes.append(unlinked.cte(f"{spec.name}_tags_unlinked"))
         if wanted:
-            ctes.append(_link_tags(spec, item.row, me=me, tag_ids=wanted))
+            ctes.append(_link_tags(spec, item.row, me=edit.me, tag_ids=wanted))
     for cte in ctes:
         stmt = stmt.add_cte(cte)
     row = session.execute(stmt).first()
     if row is None:
         raise access.explain_refusal(
-            session, spec, me, item.item_id, allowed=item.allowed, versions=item.versions
+            session, spec, edit.me, edit.item_id, allowed=edit.allowed, versions=edit.versions
         )
     if tag_ids is not None and row.valid_tags != len(wanted):
         raise _tags_invalid()
@@ -157,32 +188,39 @@ def soft_delete(
     item_id: uuid.UUID,
     versions: frozenset[int] | None,
 ) -> None:
-    """Soft-delete the caller's item (and, for todos, its whole subtree) in one statement."""
+    """Soft-delete the caller's item (and, for todos, its whole subtree) in one statement.
+
+    The root's conditions (the caller's, not deleted, If-Match) are on the updated row
+    itself: a DELETE that waited for another writer's lock checks them again on the row
+    that writer left, so of two writes holding one ETag exactly one wins. (Written as
+    `id IN (SELECT ... WHERE version ...)`, the version was checked in the statement's
+    snapshot only, and every waiting DELETE applied.) Sub-todos are found in the snapshot;
+    when the root did not qualify after all, nothing stays deleted: the refusal rolls the
+    statement's writes back."""
     t = spec.table
-    root = select(t.c.id).where(
-        t.c.id == item_id,
-        t.c.user_id == me,
-        t.c.deleted_at.is_(None),
-        *if_match(t.c.version, versions),
-    )
-    doomed: Any = root
+    root = and_(t.c.id == item_id, *if_match(t.c.version, versions))
+    doomed: ColumnElement[bool] = root
     if spec.recursive:
-        subtree = root.cte("subtree", recursive=True)
-        child = t.alias("child")
-        doomed = select(
-            subtree.union(
-                select(child.c.id).where(
-                    child.c.parent_id == subtree.c.id, child.c.deleted_at.is_(None)
-                )
-            ).c.id
+        subtree = (
+            select(t.c.id)
+            .where(t.c.id == item_id, t.c.user_id == me, t.c.deleted_at.is_(None))
+            .cte("subtree", recursive=True)
         )
+        child = t.alias("child")
+        subtree = subtree.union(
+            select(child.c.id).where(
+                child.c.parent_id == subtree.c.id, child.c.deleted_at.is_(None)
+            )
+        )
+        below = select(subtree.c.id).where(subtree.c.id != item_id)
+        doomed = or_(root, t.c.id.in_(below))
     stmt = (
         update(t)
-        .where(t.c.id.in_(doomed))
+        .where(doomed, t.c.user_id == me, t.c.deleted_at.is_(None))
         .values(deleted_at=func.now(), version=t.c.version + 1, updated_at=func.now())
         .returning(t.c.id)
     )
-    if session.execute(stmt).first() is None:
+    if item_id not in session.execute(stmt).scalars().all():
         raise access.explain_refusal(
             session, spec, me, item_id, allowed=(OWNER,), versions=versions
         )
@@ -215,6 +253,14 @@ def _link_tags(spec: Shareable, item: CTE, *, me: uuid.UUID, tag_ids: Sequence[u
         .returning(link.c.tag_id)
         .cte(f"{spec.name}_tags_linked")
     )
+
+
+def _tags_differ(spec: Shareable, tag_ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+    """The item's tags (as a set) are not `tag_ids`."""
+    uuids = ARRAY(UUID(as_uuid=True))
+    current = type_coerce(access.tag_ids(spec, spec.table.c.id), uuids)
+    wanted = literal(sorted(set(tag_ids)), uuids)
+    return not_(and_(current.contains(wanted), current.contained_by(wanted)))
 
 
 def _tags_invalid() -> errors.ValidationFailed:

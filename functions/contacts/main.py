@@ -8,8 +8,10 @@ import flask
 import functions_framework
 
 from common.http import Api
+from common.schemas.changes import ChangesQuery
 from common.schemas.contacts import (
     SHAREE_WRITABLE,
+    ContactChanges,
     ContactCreate,
     ContactListQuery,
     ContactOut,
@@ -51,6 +53,15 @@ api.add(
     status=201,
     idempotent=True,
     summary="Create a contact",
+)
+api.add(
+    "GET",
+    "/changes",
+    items.changes,
+    query=ChangesQuery,
+    response=ContactChanges,
+    errors=(410,),
+    summary="Your contact change feed: a full snapshot, or what changed since a sync token",
 )
 api.add("GET", ITEM, items.get_item, response=ContactOut, summary="One contact the caller can see")
 api.add(

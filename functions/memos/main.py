@@ -8,8 +8,10 @@ import flask
 import functions_framework
 
 from common.http import Api
+from common.schemas.changes import ChangesQuery
 from common.schemas.memos import (
     SHAREE_WRITABLE,
+    MemoChanges,
     MemoCreate,
     MemoListQuery,
     MemoOut,
@@ -51,6 +53,15 @@ api.add(
     status=201,
     idempotent=True,
     summary="Create a memo",
+)
+api.add(
+    "GET",
+    "/changes",
+    items.changes,
+    query=ChangesQuery,
+    response=MemoChanges,
+    errors=(410,),
+    summary="Your memo change feed: a full snapshot, or what changed since a sync token",
 )
 api.add("GET", ITEM, items.get_item, response=MemoOut, summary="One memo the caller can see")
 api.add(

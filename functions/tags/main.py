@@ -1,16 +1,32 @@
-"""The `tags` function (/v1/tags): the user's tags."""
+"""The `tags` function (/v1/tags): the user's tags and their change feed."""
 
+import functools
 import uuid
+from typing import Any
 
 import flask
 import functions_framework
 
-from common import paging
+from common import paging, sync
 from common.db import tags as db
 from common.http import Api, Ctx, Reply, etag
-from common.schemas.tags import TagCreate, TagListQuery, TagOut, TagPage, TagUpdate
+from common.schemas.changes import ChangesQuery
+from common.schemas.tags import (
+    TagChanges,
+    TagCreate,
+    TagListQuery,
+    TagOut,
+    TagPage,
+    TagUpdate,
+)
 
 api = Api("tags")
+FEED = sync.Feed(
+    collection="tag",
+    snapshot=functools.partial(db.list_tags, sort=db.SORTS["created_at"]),
+    changes=db.list_tag_changes,
+    to_out=lambda row: {name: row[name] for name in TagOut.model_fields},
+)
 
 
 @api.route("GET", "/", query=TagListQuery, response=TagPage)
@@ -31,6 +47,12 @@ def create_tag(ctx: Ctx, body: TagCreate) -> Reply:
     """Create a tag; names are unique per user ignoring case (409)."""
     tag = TagOut.model_validate(db.create_tag(session=ctx.session, me=ctx.user_id, name=body.name))
     return Reply(tag, 201, {"Location": f"/v1/tags/{tag.id}", **etag(tag.version)})
+
+
+@api.route("GET", "/changes", query=ChangesQuery, response=TagChanges, errors=(410,))
+def tag_changes(ctx: Ctx, query: ChangesQuery) -> dict[str, Any]:
+    """Your tag change feed: a full snapshot, or what changed since a sync token."""
+    return sync.read_changes(ctx, query, FEED)
 
 
 @api.route("GET", "/<uuid:tag_id>", response=TagOut)

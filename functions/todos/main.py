@@ -14,10 +14,12 @@ import functions_framework
 from common import errors
 from common.http import Api, Ctx, Reply
 from common.recurrence import next_schedule
+from common.schemas.changes import ChangesQuery
 from common.schemas.shares import TodoShareIn, TodoShareOut, TodoSharePage
 from common.schemas.todos import (
     SHAREE_WRITABLE,
     Recurrence,
+    TodoChanges,
     TodoCreate,
     TodoListQuery,
     TodoOut,
@@ -25,6 +27,7 @@ from common.schemas.todos import (
     TodoUpdate,
 )
 from common.shareable import todos as sql
+from common.shareable import writes
 from common.shareable.access import OWNER, WRITE
 from common.shareable.routes import ItemRoutes, Resource
 
@@ -59,27 +62,18 @@ def complete_todo(ctx: Ctx, item_id: uuid.UUID) -> Reply:
         tz=row["owner_timezone"] or "UTC",
         now=datetime.now(UTC),
     )
-    sql.update_todo(
-        session=ctx.session,
-        me=ctx.user_id,
-        item_id=item_id,
-        changes=schedule.changes(),
-        versions=frozenset({row["version"]}),
-        allowed=(OWNER, WRITE),
+    # The row is locked since the read: its version is the current one.
+    edit = writes.Edit(
+        ctx.user_id, item_id, schedule.changes(), frozenset({row["version"]}), (OWNER, WRITE)
     )
+    sql.update_todo(session=ctx.session, edit=edit)
     return items.get_item(ctx, item_id)
 
 
 def reopen_todo(ctx: Ctx, item_id: uuid.UUID) -> Reply:
     """Mark not done again."""
-    sql.update_todo(
-        session=ctx.session,
-        me=ctx.user_id,
-        item_id=item_id,
-        changes={"done": False},
-        versions=ctx.if_match(),
-        allowed=(OWNER, WRITE),
-    )
+    edit = writes.Edit(ctx.user_id, item_id, {"done": False}, ctx.if_match(), (OWNER, WRITE))
+    sql.update_todo(session=ctx.session, edit=edit)
     return items.get_item(ctx, item_id)
 
 
@@ -103,6 +97,15 @@ api.add(
     status=201,
     idempotent=True,
     summary="Create a todo",
+)
+api.add(
+    "GET",
+    "/changes",
+    items.changes,
+    query=ChangesQuery,
+    response=TodoChanges,
+    errors=(410,),
+    summary="Your todo change feed: a full snapshot, or what changed since a sync token",
 )
 api.add("GET", ITEM, items.get_item, response=TodoOut, summary="One todo the caller can see")
 api.add(

@@ -115,8 +115,33 @@ def test_deleting_a_tag_detaches_it_and_frees_its_name(client: Client, me: Accou
     assert todo["tag_ids"] == [tag["id"]]
     assert client.delete(f"/v1/tags/{tag['id']}", headers=me.headers).status_code == 204
     assert_problem(client.get(f"/v1/tags/{tag['id']}", headers=me.headers), 404)
-    assert client.get(f"/v1/todos/{todo['id']}", headers=me.headers).get_json()["tag_ids"] == []
+    after = client.get(f"/v1/todos/{todo['id']}", headers=me.headers)
+    assert after.get_json()["tag_ids"] == []
+    assert after.headers["ETag"] == '"2"'  # a change of the todo: its version moved
     create(client, me, "temp")
+
+
+def test_deleting_a_tag_moves_the_version_of_every_item_it_leaves(
+    client: Client, me: Account
+) -> None:
+    tag, other = create(client, me, "gone"), create(client, me, "stays")
+    items = {
+        path: client.post(path, json={**body, "tag_ids": [tag["id"]]}, headers=me.headers)
+        for path, body in (
+            ("/v1/todos", {"title": "t"}),
+            ("/v1/memos", {"content": "m"}),
+            ("/v1/contacts", {"name": "c"}),
+        )
+    }
+    untouched = client.post(
+        "/v1/todos", json={"title": "u", "tag_ids": [other["id"]]}, headers=me.headers
+    ).get_json()
+    assert client.delete(f"/v1/tags/{tag['id']}", headers=me.headers).status_code == 204
+    for path, created in items.items():
+        now = client.get(f"{path}/{created.get_json()['id']}", headers=me.headers).get_json()
+        assert (now["tag_ids"], now["version"]) == ([], 2), path
+    kept = client.get(f"/v1/todos/{untouched['id']}", headers=me.headers).get_json()
+    assert (kept["tag_ids"], kept["version"]) == ([other["id"]], 1)
 
 
 def test_unauthenticated_is_401(client: Client) -> None:

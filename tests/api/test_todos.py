@@ -28,6 +28,19 @@ def create(client: Client, who: Account, **fields: Any) -> dict[str, Any]:
     return response.get_json()  # type: ignore[no-any-return]
 
 
+def create_daily(
+    client: Client, who: Account, start: datetime, *, remind_before: timedelta
+) -> dict[str, Any]:
+    """A todo due at `start` and every day after at that time, with a reminder before it."""
+    return create(
+        client,
+        who,
+        deadline=start.isoformat(),
+        remind_at=(start - remind_before).isoformat(),
+        recurrence={"type": "daily", "interval": 1, "start_at": start.isoformat()},
+    )
+
+
 def tag(client: Client, who: Account, name: str = "t") -> str:
     response = client.post("/v1/tags", json={"name": name}, headers=who.headers)
     assert response.status_code == 201
@@ -292,13 +305,7 @@ def complete_a_daily_todo(
     client: Client, me: Account, start: datetime, remind_before: timedelta
 ) -> dict[str, Any]:
     """Create a todo due daily from `start`, reminding `remind_before` ahead; complete it."""
-    todo = create(
-        client,
-        me,
-        deadline=start.isoformat(),
-        remind_at=(start - remind_before).isoformat(),
-        recurrence={"type": "daily", "interval": 1, "start_at": start.isoformat()},
-    )
+    todo = create_daily(client, me, start, remind_before=remind_before)
     completed: dict[str, Any] = client.post(
         f"/v1/todos/{todo['id']}/complete", headers=me.headers
     ).get_json()
@@ -309,7 +316,8 @@ def test_completing_a_recurring_todo_moves_it_in_the_owners_time_zone(client: Cl
     me = register(client, timezone="Europe/Berlin")
     berlin = ZoneInfo("Europe/Berlin")
     start = datetime(2026, 1, 5, 9, 0, tzinfo=berlin)  # 09:00 in Berlin, winter time
-    moved = complete_a_daily_todo(client, me, start, timedelta(minutes=30))
+    todo = create_daily(client, me, start, remind_before=timedelta(minutes=30))
+    moved = client.post(f"/v1/todos/{todo['id']}/complete", headers=me.headers).get_json()
     deadline = datetime.fromisoformat(moved["deadline"])
     local = deadline.astimezone(berlin)
     now = datetime.now(UTC)
@@ -448,3 +456,18 @@ def test_share_errors(client: Client, me: Account) -> None:
             headers=me.headers,
         )
     )
+
+
+def test_completing_early_schedules_the_next_occurrence(client: Client, me: Account) -> None:
+    """Finishing today's occurrence before it is due moves the todo to the one after it, and
+    an overdue one skips the occurrences it missed (api-v1 §6). The deadlines are an hour
+    after now, and three days and 23 hours before it: the request runs well inside both."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    upcoming = now + timedelta(hours=1)
+    overdue = upcoming - timedelta(days=3)
+    for deadline, expected in ((upcoming, upcoming + timedelta(days=1)), (overdue, upcoming)):
+        todo = create_daily(client, me, deadline, remind_before=timedelta(minutes=15))
+        moved = client.post(f"/v1/todos/{todo['id']}/complete", headers=me.headers).get_json()
+        assert datetime.fromisoformat(moved["deadline"]) == expected
+        assert datetime.fromisoformat(moved["remind_at"]) == expected - timedelta(minutes=15)
+        assert moved["done"] is False

@@ -12,11 +12,14 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from common.config import get_settings
 from common.db import housekeeping, throttles
+from common.db.feeds import PURGE_MARGIN
 from common.db.models import (
     AuthSession,
     Device,
     DevicePlatform,
+    FeedEntry,
     IdempotencyKey,
     LoginThrottle,
     PushDelivery,
@@ -114,10 +117,14 @@ def test_purge_deletes_only_finished_rows(session: Session) -> None:
     receipt_age = REMINDER_WINDOW + RETENTION
     old_receipt = TodoReminder(todo_id=todo.id, remind_at=now - receipt_age - DAY)
     new_receipt = TodoReminder(todo_id=todo.id, remind_at=now - receipt_age + DAY)
+    sync_retention = timedelta(seconds=get_settings().sync_retention_s) + PURGE_MARGIN
+    feed = {"user_id": user.id, "collection": "todo", "xid": 1}
+    old_entry = FeedEntry(**feed, item_id=uuid.uuid4(), changed_at=now - sync_retention - DAY)
+    new_entry = FeedEntry(**feed, item_id=uuid.uuid4(), changed_at=now - sync_retention + DAY)
     gone = [ended, ended_old, ended_current, live_rotated_expired, old_window, old_key]
-    gone += [processed_long_ago, untouched, old_receipt]
+    gone += [processed_long_ago, untouched, old_receipt, old_entry]
     kept = [live, live_rotated, live_current, current_window, live_key]
-    kept += [processed_lately, pending, recent, new_receipt]
+    kept += [processed_lately, pending, recent, new_receipt, new_entry]
     session.add_all(gone + kept)
     session.flush()
     keys = {id(row): session.identity_key(instance=row) for row in gone + kept}

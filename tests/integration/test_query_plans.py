@@ -8,6 +8,10 @@ that records them; each is then explained with its own parameters, as the server
 for a request. The heaviest seeded user is the caller: their lists are the ones an index
 must serve. No timings are asserted (scripts/bench.py measures them).
 
+The change feeds' rounds are checked the same way (their plans read the caller's changes
+through the feed index and each candidate by its key), and one round is run with EXPLAIN
+ANALYZE to count the rows it reads against the changes it holds.
+
 The same database checks that the one-item access path (`access.received(..., item_id)`,
 used by every single-item read and write) gives what the full expansion of the caller's
 shares gives, item by item.
@@ -25,11 +29,14 @@ from sqlalchemy import Connection, create_engine, event, select, text
 from sqlalchemy.orm import Session
 
 from common.config import get_settings
+from common.db import tags as tags_sql
 from common.db.engine import _startup_params
+from common.db.feeds import Horizon, read_horizon
 from common.schemas.contacts import ContactListQuery
 from common.schemas.memos import MemoListQuery
 from common.schemas.todos import TodoListQuery
 from common.shareable import access, contacts, memos, todos
+from common.shareable.feeds import list_changes
 from devtools import database as db
 from scripts import seed as seeder
 
@@ -285,5 +292,102 @@ def test_one_item_access_follows_deleted_todos_like_the_expansion(seeded: Connec
         assert _rank_of(seeded, access.TODOS, via_root, ids[2]) is None  # blocked by the deleted
         assert _rank_of(seeded, access.TODOS, via_root, ids[3]) == 2
         assert _rank_of(seeded, access.TODOS, via_deleted, ids[2]) == 1
+    finally:
+        seeded.rollback()
+
+
+# --- change feeds: a round reads its changes, not the caller's data ---------------------------
+
+FEEDS = {
+    "todos": todos.VIEW,
+    "memos": memos.VIEW,
+    "contacts": contacts.VIEW,
+}
+
+
+def _round_of(
+    view: access.View | None, me: uuid.UUID, since: Horizon, round_: Horizon
+) -> Callable[[Session], Any]:
+    """A changes page of a round, as GET /v1/<collection>/changes reads it."""
+    if view is None:
+        return lambda s: tags_sql.list_tag_changes(
+            session=s, me=me, since=since, round_=round_, after=None, limit=200
+        )
+    return lambda s: list_changes(
+        session=s, view=view, me=me, since=since, round_=round_, after=None, limit=200
+    )
+
+
+def _horizon(conn: Connection) -> Horizon:
+    return read_horizon(session=Session(bind=conn))
+
+
+@pytest.mark.parametrize("collection", [*FEEDS, "tags"])
+def test_a_round_reads_the_changes_through_the_feed_index(
+    seeded: Connection, heavy: uuid.UUID, collection: str
+) -> None:
+    """The heaviest user's round: their entries by (user, collection, xid), each candidate
+    by its key; never their items by owner, never the expansion of every share they hold."""
+    since = _horizon(seeded)
+    seeded.rollback()
+    plans = plans_of(seeded, _round_of(FEEDS.get(collection), heavy, since, _horizon(seeded)))
+    found = scans(plans)
+    assert ("Index Scan", "feed_entries", "ix_feed_entries_user_id_collection_xid_item_id") in {
+        (kind.replace("Only ", ""), rel, index) for kind, rel, index in found
+    }, found
+    assert not [s for s in found if s[0] == "Seq Scan"], found
+    owner_indexes = [s for s in found if (s[2] or "").startswith(f"ix_{collection}_user_id")]
+    assert not owner_indexes, found
+    assert not [s for s in found if (s[2] or "").endswith("_shared_user_id")], found
+
+
+def test_a_round_of_ten_changes_reads_about_ten_rows(seeded: Connection, heavy: uuid.UUID) -> None:
+    """EXPLAIN ANALYZE of the heaviest user's round after ten of their todos changed (and
+    one of the todos shared with them): the rows read from todos and feed_entries are a
+    small multiple of the changes, against their tens of thousands of todos."""
+    session = Session(bind=seeded)
+    try:
+        since = read_horizon(session=session)
+        seeded.execute(
+            text(
+                "UPDATE todos SET title = title || '!' WHERE id IN (SELECT id FROM todos "
+                "WHERE user_id = :u AND deleted_at IS NULL ORDER BY id LIMIT 10)"
+            ),
+            {"u": heavy},
+        )
+        seeded.execute(
+            text(
+                "UPDATE todos SET title = title || '?' WHERE id = (SELECT s.todo_id FROM "
+                "shared_todos s WHERE s.shared_user_id = :u ORDER BY s.todo_id LIMIT 1)"
+            ),
+            {"u": heavy},
+        )
+        round_ = read_horizon(session=session)
+        seen: list[tuple[str, Any]] = []
+
+        def record(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+            seen.append((statement, parameters))
+
+        event.listen(seeded, "before_cursor_execute", record)
+        try:
+            rows = _round_of(todos.VIEW, heavy, since, round_)(session)
+        finally:
+            event.remove(seeded, "before_cursor_execute", record)
+        assert len(rows) == 11
+        assert all(row["id"] is not None for row in rows)  # each seen, as the GET would
+        ((statement, parameters),) = seen
+        plan = seeded.exec_driver_sql(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters
+        ).scalar_one()[0]["Plan"]
+        read = {"todos": 0, "feed_entries": 0}
+        for node in nodes(plan):
+            if node.get("Relation Name") in read:
+                read[node["Relation Name"]] += node["Actual Rows"] * node["Actual Loops"]
+        total = seeded.execute(
+            text("SELECT count(*) FROM todos WHERE user_id = :u"), {"u": heavy}
+        ).scalar_one()
+        assert total > 10_000
+        assert read["feed_entries"] <= 2 * 11, read
+        assert read["todos"] <= 10 * 11, read  # each todo and the ancestors its access needs
     finally:
         seeded.rollback()

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from common.recurrence import Rule, next_occurrence, validate_rule
+from common.recurrence import Rule, next_occurrence, next_schedule, validate_rule
 
 pytestmark = pytest.mark.unit
 
@@ -604,3 +604,43 @@ def test_validation_reports_every_problem() -> None:
 def test_next_occurrence_rejects_bad_input(r: Rule, after: datetime, tz: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         next_occurrence(r, after=after, tz=tz)
+
+
+# --- completing: where a recurring todo goes next ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("deadline", "now", "expected"),
+    [
+        # today's 09:00 finished at 08:00: tomorrow's 09:00, not today's again
+        ("2030-03-04T09:00", "2030-03-04T08:00", "2030-03-05T09:00"),
+        # finished after it was due, the same day: tomorrow
+        ("2030-03-04T09:00", "2030-03-04T10:00", "2030-03-05T09:00"),
+        # three days overdue: the missed occurrences are skipped
+        ("2030-03-01T09:00", "2030-03-04T10:00", "2030-03-05T09:00"),
+        ("2030-03-01T09:00", "2030-03-04T08:00", "2030-03-04T09:00"),
+        # a deadline far ahead: the occurrence after it
+        ("2030-04-01T09:00", "2030-03-04T08:00", "2030-04-02T09:00"),
+    ],
+)
+def test_completing_moves_past_the_later_of_now_and_the_deadline(
+    deadline: str, now: str, expected: str
+) -> None:
+    daily = rule("daily", utc("2030-01-01T09:00"))
+    moved = next_schedule(
+        daily,
+        deadline=utc(deadline),
+        remind_at=utc(deadline) - timedelta(minutes=30),
+        tz="UTC",
+        now=utc(now),
+    )
+    assert (moved.done, moved.deadline) == (False, utc(expected))
+    assert moved.remind_at == utc(expected) - timedelta(minutes=30)
+
+
+def test_completing_without_a_deadline_moves_past_now() -> None:
+    daily = rule("daily", utc("2030-01-01T09:00"))
+    moved = next_schedule(
+        daily, deadline=None, remind_at=None, tz="UTC", now=utc("2030-03-04T08:00")
+    )
+    assert (moved.deadline, moved.remind_at) == (utc("2030-03-04T09:00"), None)

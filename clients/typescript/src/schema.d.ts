@@ -314,6 +314,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/todos/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your todo change feed: a full snapshot, or what changed since a sync token */
+        get: operations["todos_changes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/todos/{item_id}": {
         parameters: {
             query?: never;
@@ -472,6 +489,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/memos/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your memo change feed: a full snapshot, or what changed since a sync token */
+        get: operations["memos_changes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/memos/{item_id}": {
         parameters: {
             query?: never;
@@ -596,6 +630,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/contacts/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your contact change feed: a full snapshot, or what changed since a sync token */
+        get: operations["contacts_changes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/contacts/{item_id}": {
         parameters: {
             query?: never;
@@ -714,6 +765,23 @@ export interface paths {
         put?: never;
         /** Create a tag; names are unique per user ignoring case (409). */
         post: operations["tags_create_tag"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tags/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your tag change feed: a full snapshot, or what changed since a sync token. */
+        get: operations["tags_tag_changes"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1209,6 +1277,22 @@ export interface components {
             /** End At */
             end_at: string | null;
         };
+        /**
+         * Remove
+         * @description The item was deleted, or you no longer see it (or never had it): drop it.
+         */
+        Remove: {
+            /**
+             * Op
+             * @constant
+             */
+            op: "remove";
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+        };
         /** ShareUser */
         ShareUser: {
             /**
@@ -1220,6 +1304,24 @@ export interface components {
             username: string;
             /** Display Name */
             display_name: string | null;
+        };
+        /**
+         * TodoChanges
+         * @description A page of your todos change feed (`GET /v1/todos/changes`).
+         */
+        TodoChanges: {
+            /** Changes */
+            changes: (components["schemas"]["TodoUpsert"] | components["schemas"]["Remove"])[];
+            /**
+             * Next Cursor
+             * @description fetch it (with the same `since`) for more
+             */
+            next_cursor: string | null;
+            /**
+             * Sync Token
+             * @description on the round's last page: your `since` for the next round
+             */
+            sync_token: string | null;
         };
         /** TodoCreate */
         TodoCreate: {
@@ -1387,6 +1489,41 @@ export interface components {
             tag_ids?: string[];
             recurrence?: components["schemas"]["RecurrenceIn"] | null;
         };
+        /**
+         * TodoUpsert
+         * @description A todo as `GET /v1/todos/{id}` shows it to you now.
+         */
+        TodoUpsert: {
+            /**
+             * Op
+             * @constant
+             */
+            op: "upsert";
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            item: components["schemas"]["TodoOut"];
+        };
+        /**
+         * MemoChanges
+         * @description A page of your memos change feed (`GET /v1/memos/changes`).
+         */
+        MemoChanges: {
+            /** Changes */
+            changes: (components["schemas"]["MemoUpsert"] | components["schemas"]["Remove"])[];
+            /**
+             * Next Cursor
+             * @description fetch it (with the same `since`) for more
+             */
+            next_cursor: string | null;
+            /**
+             * Sync Token
+             * @description on the round's last page: your `since` for the next round
+             */
+            sync_token: string | null;
+        };
         /** MemoCreate */
         MemoCreate: {
             /** Content */
@@ -1493,6 +1630,23 @@ export interface components {
             tag_ids?: string[];
         };
         /**
+         * MemoUpsert
+         * @description A memo as `GET /v1/memos/{id}` shows it to you now.
+         */
+        MemoUpsert: {
+            /**
+             * Op
+             * @constant
+             */
+            op: "upsert";
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            item: components["schemas"]["MemoOut"];
+        };
+        /**
          * ShareIn
          * @description `recursive` applies to todos only (a todo share reaches its sub-todos).
          */
@@ -1525,6 +1679,24 @@ export interface components {
         SharePage: {
             /** Items */
             items: components["schemas"]["ShareOut"][];
+        };
+        /**
+         * ContactChanges
+         * @description A page of your contacts change feed (`GET /v1/contacts/changes`).
+         */
+        ContactChanges: {
+            /** Changes */
+            changes: (components["schemas"]["ContactUpsert"] | components["schemas"]["Remove"])[];
+            /**
+             * Next Cursor
+             * @description fetch it (with the same `since`) for more
+             */
+            next_cursor: string | null;
+            /**
+             * Sync Token
+             * @description on the round's last page: your `since` for the next round
+             */
+            sync_token: string | null;
         };
         /** ContactCreate */
         ContactCreate: {
@@ -1627,6 +1799,41 @@ export interface components {
              */
             tag_ids?: string[];
         };
+        /**
+         * ContactUpsert
+         * @description A contact as `GET /v1/contacts/{id}` shows it to you now.
+         */
+        ContactUpsert: {
+            /**
+             * Op
+             * @constant
+             */
+            op: "upsert";
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            item: components["schemas"]["ContactOut"];
+        };
+        /**
+         * TagChanges
+         * @description A page of your tags change feed (`GET /v1/tags/changes`).
+         */
+        TagChanges: {
+            /** Changes */
+            changes: (components["schemas"]["TagUpsert"] | components["schemas"]["Remove"])[];
+            /**
+             * Next Cursor
+             * @description fetch it (with the same `since`) for more
+             */
+            next_cursor: string | null;
+            /**
+             * Sync Token
+             * @description on the round's last page: your `since` for the next round
+             */
+            sync_token: string | null;
+        };
         /** TagCreate */
         TagCreate: {
             /** Name */
@@ -1668,6 +1875,23 @@ export interface components {
         TagUpdate: {
             /** Name */
             name: string;
+        };
+        /**
+         * TagUpsert
+         * @description A tag as `GET /v1/tags/{id}` shows it to you now.
+         */
+        TagUpsert: {
+            /**
+             * Op
+             * @constant
+             */
+            op: "upsert";
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            item: components["schemas"]["TagOut"];
         };
         /** DeviceIn */
         DeviceIn: {
@@ -4054,6 +4278,107 @@ export interface operations {
             };
         };
     };
+    todos_changes: {
+        parameters: {
+            query?: {
+                since?: string;
+                cursor?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
+                "X-Request-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TodoChanges"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Method Not Allowed */
+            405: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The methods this path accepts. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone */
+            410: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure: the problem carries only the request id. */
+            500: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
+            503: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     todos_get_item: {
         parameters: {
             query?: never;
@@ -5555,6 +5880,107 @@ export interface operations {
             };
         };
     };
+    memos_changes: {
+        parameters: {
+            query?: {
+                since?: string;
+                cursor?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
+                "X-Request-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoChanges"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Method Not Allowed */
+            405: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The methods this path accepts. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone */
+            410: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure: the problem carries only the request id. */
+            500: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
+            503: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     memos_get_item: {
         parameters: {
             query?: never;
@@ -6826,6 +7252,107 @@ export interface operations {
             };
         };
     };
+    contacts_changes: {
+        parameters: {
+            query?: {
+                since?: string;
+                cursor?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
+                "X-Request-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactChanges"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Method Not Allowed */
+            405: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The methods this path accepts. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone */
+            410: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure: the problem carries only the request id. */
+            500: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
+            503: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     contacts_get_item: {
         parameters: {
             query?: never;
@@ -8047,6 +8574,107 @@ export interface operations {
             };
             /** @description Unsupported Media Type */
             415: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure: the problem carries only the request id. */
+            500: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable, or a statement or lock wait ran over its timeout. */
+            503: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description Seconds. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    tags_tag_changes: {
+        parameters: {
+            query?: {
+                since?: string;
+                cursor?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description Your id for this request (1-64 of `[A-Za-z0-9._-]`), echoed in the response and every log line; any other value is replaced by a new one. */
+                "X-Request-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagChanges"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description RFC 6750 challenge: `Bearer error="invalid_token"`, or `Bearer` when no credentials were sent. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Method Not Allowed */
+            405: {
+                headers: {
+                    /** @description This request's id (yours if valid, else a new one). */
+                    "X-Request-Id": string;
+                    /** @description The methods this path accepts. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone */
+            410: {
                 headers: {
                     /** @description This request's id (yours if valid, else a new one). */
                     "X-Request-Id": string;
