@@ -2,10 +2,18 @@
 open connections are cut) and started again while threads create and patch todos through a
 real server (functions-framework's gunicorn running the todos function).
 
-- during the outage every response is a 503 problem with Retry-After: no 500, no hang past
-  the configured timeouts (DB_CONNECT_TIMEOUT_S, DB_POOL_TIMEOUT_S, statement timeout);
-- within 5 s of the server's return, requests succeed again, without restarting anything;
+- during the outage every response is a 503 problem with Retry-After: no 500, and every
+  request gets an answer (the configured timeouts, DB_CONNECT_TIMEOUT_S, DB_POOL_TIMEOUT_S
+  and the statement timeout, end it; a hang would run into the client's 30 s timeout);
+- once the server is back, requests succeed again without restarting anything, and from
+  the first success on every request succeeds;
 - afterwards every write acknowledged with a 2xx is in the database exactly once.
+
+The test moves on by what it has seen, never by waiting a fixed time: the load first has
+writes acknowledged, the database goes down until enough requests have been answered during
+the outage, and comes back until enough have succeeded after it. (Each wait is bounded, so a
+server that never does what is awaited fails the test instead of hanging it.) How long the
+slowest request took is printed, not asserted.
 
 The server is an embedded PostgreSQL this module starts and controls, never the shared one.
 """
@@ -36,14 +44,12 @@ pytestmark = pytest.mark.api
 CONNECT_TIMEOUT_S = 1
 POOL_TIMEOUT_S = 1
 STATEMENT_TIMEOUT_MS = 2000
-# The longest a request may take while the database is gone: a connection attempt (pg8000's
-# socket timeout is the statement timeout plus the connect timeout), a wait for the pool, and
-# slack for a loaded machine. A hang would run into the client's 30 s timeout instead.
-NO_HANG_S = STATEMENT_TIMEOUT_MS / 1000 + CONNECT_TIMEOUT_S + POOL_TIMEOUT_S + 3
 THREADS = 4
 MAX_REQUESTS = 3_000  # the load stops at this count or when told, whichever comes first
-OUTAGE_S = 3.0
-RECOVERY_S = 5.0
+HEALTHY_WRITES = 5  # acknowledged creates before the outage
+DURING_OUTAGE = 20  # requests answered entirely inside the outage before it ends
+AFTER_RECOVERY = 20  # requests succeeded after the return before the load stops
+WAIT_LIMIT_S = 120  # bounds each wait: only a server that never gets there waits this long
 
 
 @dataclass
@@ -163,6 +169,18 @@ class Load:
         for thread in self.threads:
             thread.join(timeout=60)
 
+    def count(self, matches: Any) -> int:
+        with self.lock:
+            return sum(1 for sent in self.sent if matches(sent))
+
+    def wait_for(self, what: str, enough: Any) -> None:
+        """Until `enough()` holds (checked every 10 ms), at most WAIT_LIMIT_S."""
+        deadline = time.monotonic() + WAIT_LIMIT_S
+        while not enough():
+            assert time.monotonic() < deadline, f"never saw {what}"
+            assert len(self.sent) < MAX_REQUESTS, f"the load ended before {what}"
+            time.sleep(0.01)
+
 
 def test_an_outage_is_503_then_recovers_and_no_acknowledged_write_is_lost(
     database: Database,
@@ -179,25 +197,31 @@ def test_an_outage_is_503_then_recovers_and_no_acknowledged_write_is_lost(
         function_process(source, "todos", env, wait_path="/v1/todos/health") as base,
         Load(base, token) as load,
     ):
-        time.sleep(1.0)  # the load runs against a healthy database first
+        load.wait_for("writes before the outage", lambda: len(load.created) >= HEALTHY_WRITES)
         db.stop_embedded(database.server)
         down = time.monotonic()
-        time.sleep(OUTAGE_S)
+        load.wait_for(
+            "answers during the outage",
+            lambda: load.count(lambda s: s.started >= down) >= DURING_OUTAGE,
+        )
         returning = time.monotonic()
         db.restart_embedded(database.server)
         back = time.monotonic()
-        time.sleep(RECOVERY_S + 1.5)
+        load.wait_for(
+            "successes after the return",
+            lambda: (
+                load.count(lambda s: s.started >= back and s.status in (200, 201)) >= AFTER_RECOVERY
+            ),
+        )
     assert all(not t.is_alive() for t in load.threads), "a load thread hung"
 
     sent = sorted(load.sent, key=lambda s: s.started)
     assert 0 not in {s.status for s in sent}, "a request got no HTTP answer"
     assert 500 not in {s.status for s in sent}
-    slowest = max(s.ended - s.started for s in sent)
-    assert slowest < NO_HANG_S, f"a request took {slowest:.1f} s"
 
     # Entirely inside the outage: every answer is a 503 problem with Retry-After.
     outage = [s for s in sent if s.started >= down and s.ended <= returning]
-    assert len(outage) >= 20, "too few requests fell inside the outage to show anything"
+    assert len(outage) >= DURING_OUTAGE - THREADS  # those in flight when it ended excepted
     for s in outage:
         assert s.status == 503, s
         assert int(s.headers["Retry-After"]) > 0
@@ -205,12 +229,12 @@ def test_an_outage_is_503_then_recovers_and_no_acknowledged_write_is_lost(
         assert s.body["status"] == 503
         assert set(s.body) == {"type", "title", "status", "detail", "request_id"}
 
-    # Back within 5 s of the server's return, with no restart of the function.
-    late = [s for s in sent if s.started >= back + RECOVERY_S]
-    assert late, "no request was sent after the recovery window"
-    assert {s.status for s in late} <= {200, 201}, Counter(s.status for s in late)
+    # Back without restarting anything: from the first success after the return, every
+    # request that started later succeeded.
     first_ok = min(s.ended for s in sent if s.started >= back and s.status in (200, 201))
-    assert first_ok - back < RECOVERY_S
+    late = [s for s in sent if s.started >= first_ok]
+    assert late, "no request was sent after the first success"
+    assert {s.status for s in late} <= {200, 201}, Counter(s.status for s in late)
 
     # Every acknowledged write is in the database exactly once.
     engine = create_engine(database.url)
@@ -232,11 +256,13 @@ def test_an_outage_is_503_then_recovers_and_no_acknowledged_write_is_lost(
     verified = len(load.created) + len(load.patched)
 
     statuses = Counter(s.status for s in outage)
-    around = Counter(s.status for s in sent if s.ended > down and s.started < back + RECOVERY_S)
+    around = Counter(s.status for s in sent if s.ended > down and s.started < first_ok)
+    slowest = max(s.ended - s.started for s in sent)
     print(
-        f"\noutage {OUTAGE_S:.0f} s: {len(outage)} requests entirely inside it, statuses "
-        f"{dict(statuses)}; {sum(around.values())} requests overlapping the outage and its "
-        f"recovery window, statuses {dict(around)}; first success {first_ok - back:.2f} s "
-        f"after the restart; {len(sent)} requests in all; acknowledged writes verified: "
-        f"{verified} ({len(load.created)} creates, {len(load.patched)} patches)"
+        f"\noutage {returning - down:.1f} s: {len(outage)} requests entirely inside it, "
+        f"statuses {dict(statuses)}; {sum(around.values())} requests overlapping the outage "
+        f"and the recovery, statuses {dict(around)}; first success {first_ok - back:.2f} s "
+        f"after the restart; slowest request {slowest:.2f} s; {len(sent)} requests in all; "
+        f"acknowledged writes verified: {verified} ({len(load.created)} creates, "
+        f"{len(load.patched)} patches)"
     )

@@ -25,10 +25,12 @@ from tests.reliability.operations import OPERATIONS, Operation
 
 pytestmark = pytest.mark.api
 
+# The sorted lists (the change feeds' cursors and sync tokens have their own forgery tests:
+# tests/api/test_changes.py).
 LISTS = [
     op
     for op in OPERATIONS
-    if op.method == "GET" and any(p["name"] == "cursor" for p in op.params("query"))
+    if op.method == "GET" and {"cursor", "sort"} <= {p["name"] for p in op.params("query")}
 ]
 # The one field a creation body needs, per collection.
 CREATE = {"/v1/todos": "title", "/v1/memos": "content", "/v1/contacts": "name", "/v1/tags": "name"}
