@@ -42,7 +42,7 @@ test: install ## run the whole test suite (embedded PostgreSQL unless DATABASE_U
 	@$(BIN)/python -m coverage combine -q
 	@$(BIN)/python -m coverage report --sort=cover --skip-covered
 
-lint: install ## ruff (lint + format check), mypy on common/, infra and workflow checks
+lint: install ## ruff (lint + format check), mypy strict, infra and workflow checks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
