@@ -124,13 +124,15 @@ def login(ctx: Ctx, body: LoginIn) -> Reply:
         raise refused.keeping_writes() from None
     new_hash = hash_password(body.password) if needs_rehash(account.password_hash) else None
     refresh_token = new_refresh_token()
-    accounts.start_session(
+    started = accounts.start_session(
         session=ctx.session,
-        user_id=account.user["id"],
+        account=account,
         refresh_hash=hash_refresh_token(refresh_token),
         email=body.email,
-        rehash=(account.identity_id, new_hash) if new_hash else None,
+        rehash=new_hash,
     )
+    if not started:  # the password changed (or the user was switched off) since it was read
+        raise errors.Unauthorized("The email or password is wrong.", error=None).keeping_writes()
     out = {"user": account.user, "tokens": _pair(account.user["id"], refresh_token)}
     return Reply(out, headers=NO_STORE)
 
@@ -175,18 +177,27 @@ def logout_all(ctx: Ctx) -> None:
 @api.route("POST", "/password", body=PasswordChange, response=TokensOut, errors=(403, 429))
 def change_password(ctx: Ctx, body: PasswordChange) -> Reply:
     """Change the password: every other session ends, the returned pair is the only one."""
-    credentials = accounts.get_credentials(session=ctx.session, user_id=ctx.user_id)
-    if credentials is None:
+    check = accounts.count_password_check(session=ctx.session, user_id=ctx.user_id)
+    if check is None:
         raise errors.Unauthorized("The account no longer exists.")
-    confirm_password(session=ctx.session, credentials=credentials, password=body.current_password)
-    assert credentials.identity_id is not None  # a password matched
+    confirm_password(check, body.current_password)
+    assert check.identity_id is not None  # a password matched
+    assert check.password_hash is not None
+    new_hash = hash_password(body.new_password)
+    if not accounts.lock_password(
+        session=ctx.session,
+        user_id=ctx.user_id,
+        identity_id=check.identity_id,
+        verified_hash=check.password_hash,
+    ):  # a concurrent change won: the password given is no longer the current one
+        raise errors.Forbidden("The password is wrong.")
     refresh_token = new_refresh_token()
     accounts.change_password(
         session=ctx.session,
         user_id=ctx.user_id,
-        identity_id=credentials.identity_id,
-        email=credentials.email,
-        password_hash=hash_password(body.new_password),
+        identity_id=check.identity_id,
+        email=check.email,
+        password_hash=new_hash,
         refresh_hash=hash_refresh_token(refresh_token),
     )
     return Reply(TokensOut(tokens=_pair(ctx.user_id, refresh_token)), headers=NO_STORE)

@@ -63,14 +63,14 @@ def update_me(ctx: Ctx, body: UserUpdate) -> Reply:
 )
 def delete_me(ctx: Ctx, body: AccountDelete) -> None:
     """Erase the account and everything it owns (its password confirms)."""
-    credentials = accounts.get_credentials(session=ctx.session, user_id=ctx.user_id)
-    if credentials is None:
+    check = accounts.count_password_check(session=ctx.session, user_id=ctx.user_id)
+    if check is None:
         raise _gone()
     versions = ctx.if_match()
-    if versions is not None and credentials.version not in versions:
-        raise errors.PreconditionFailed()
-    confirm_password(session=ctx.session, credentials=credentials, password=body.password)
-    db.delete_user(session=ctx.session, user_id=ctx.user_id, email=credentials.email)
+    if versions is not None and check.version not in versions:
+        raise errors.PreconditionFailed()  # rolls back: the check was not made, nor counted
+    confirm_password(check, body.password)
+    db.delete_user(session=ctx.session, user_id=ctx.user_id, email=check.email)
 
 
 @functions_framework.http
