@@ -8,7 +8,9 @@ common.push), so no other schedule is needed. Each module says what of its own i
 - common.db.sessions.expired_rows: sessions whose refresh token expired, rotated tokens past
   their expiry;
 - common.db.throttles.expired_rows: passed throttle windows;
-- common.db.idempotency.expired_rows: `Idempotency-Key` rows past their 24 hours.
+- common.db.idempotency.expired_rows: `Idempotency-Key` rows past their 24 hours;
+- common.db.recovery.expired_rows: mailed codes past their 30 minutes;
+- common.db.outbox.finished_rows: mails sent or given up, after `RETENTION`.
 
 Each delete takes at most `PURGE_BATCH` rows, through an index on its time column, so one
 run stays short however much has piled up; a backlog drains over the following minutes.
@@ -22,7 +24,7 @@ from __future__ import annotations
 from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
-from common.db import idempotency, notifications, sessions, throttles
+from common.db import idempotency, notifications, outbox, recovery, sessions, throttles
 
 PURGE_BATCH = 1000
 
@@ -34,6 +36,8 @@ def purge(*, session: Session, limit: int = PURGE_BATCH) -> None:
         *sessions.expired_rows(limit),
         *throttles.expired_rows(limit),
         *idempotency.expired_rows(limit),
+        *recovery.expired_rows(limit),
+        *outbox.finished_rows(limit),
     ]
     stmt = select(literal(1))
     for number, statement in enumerate(deletes):

@@ -1,4 +1,5 @@
-"""The `auth` function (/v1/auth): register, login, refresh, logout, password change.
+"""The `auth` function (/v1/auth): register, login, refresh, logout, password change, and
+account recovery and email verification (api-v1 §12, the block of routes at the end).
 
 Decisions where the contract is silent:
 - Token responses carry `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
@@ -18,6 +19,23 @@ Decisions where the contract is silent:
 - Access tokens stay valid until they expire (15 minutes) after logout or a password change:
   they are verified without the database. Revocation ends refresh.
 - `Idempotency-Key` is not honoured here: replaying a response would mean storing the tokens.
+- Recovery and verification (api-v1 §12):
+  - `202` has no body. `password-reset` answers the same `202` (status, headers, no body) for
+    an unknown email, a switched-off account and a known one, and does the same work: one
+    statement, the code made and sealed either way; the mail goes after the response, from a
+    background thread. Every request counts for the email, known or not: the 4th within the
+    hour (a fixed window from the first) is `429`, so the limit tells nothing either.
+  - A wrong, expired, used or exhausted code, or an email without an account: `401` on
+    `password-reset/confirm` (like a wrong password at login, and counted with the client
+    address's refused logins: 100 in 15 minutes make every further try `429`), `403` on
+    `email-verification/confirm` (like a wrong current password: the access token is fine).
+    A wrong try counts against the code: the 5th ends it. A new code replaces the live one.
+  - A confirmed reset proves the mailbox: the email becomes verified; an account without a
+    password (a provider sign-in) gets one. The login throttle of the email is cleared.
+  - `email-verification` on an account that is already verified, or has no email, is `409`;
+    3 verification mails per email and hour. `email-verification/confirm` on a verified
+    account answers `200` with the user whatever the code, so a retried confirmation whose
+    answer was lost still succeeds.
 """
 
 from __future__ import annotations
@@ -28,7 +46,8 @@ import uuid
 import flask
 import functions_framework
 
-from common import errors
+from common import errors, mail
+from common.auth import codes
 from common.auth.checks import check_login_throttle, check_registration_throttle, confirm_password
 from common.auth.client_ip import client_address
 from common.auth.passwords import hash_password, needs_rehash, verify_password
@@ -38,18 +57,22 @@ from common.auth.tokens import (
     issue_access_token,
     new_refresh_token,
 )
-from common.db import accounts, sessions, throttles
-from common.http import Api, Ctx, Reply
+from common.db import accounts, recovery, sessions, throttles
+from common.http import Api, Ctx, Reply, etag
 from common.schemas.auth import (
     AuthOut,
+    EmailVerificationConfirm,
     LoginIn,
     LogoutIn,
     PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetIn,
     RefreshIn,
     RegisterIn,
     TokenPair,
     TokensOut,
 )
+from common.schemas.users import UserOut
 
 log = logging.getLogger(__name__)
 api = Api("auth")
@@ -201,6 +224,135 @@ def change_password(ctx: Ctx, body: PasswordChange) -> Reply:
         refresh_hash=hash_refresh_token(refresh_token),
     )
     return Reply(TokensOut(tokens=_pair(ctx.user_id, refresh_token)), headers=NO_STORE)
+
+
+# --- account recovery and email verification (api-v1 §12) ----------------------------------
+# Codes: common.auth.codes; their SQL: common.db.recovery; the mails: common.mail.
+
+mail.require_settings()
+
+
+def _new_code(purpose: codes.Purpose) -> tuple[str, bytes, uuid.UUID, bytes]:
+    """A fresh code, its stored hash, the id of the mail that carries it and its sealed copy."""
+    code, mail_id = codes.new_code(), uuid.uuid4()
+    return code, codes.code_hash(purpose, code), mail_id, codes.seal(code, mail_id=mail_id)
+
+
+def _send_after_commit(ctx: Ctx, mail_id: uuid.UUID | None) -> None:
+    if mail_id is not None:
+        ctx.after_commit(lambda: mail.send_soon(mail_id))
+
+
+def _bad_code(status: int) -> errors.ApiError:
+    """A code that is wrong, expired, used or exhausted (or an email without an account):
+    401 where the code is the credential, 403 where an access token is."""
+    if status == 401:
+        return errors.Unauthorized("The email or code is wrong, expired or used.", error=None)
+    return errors.Forbidden("The code is wrong, expired or used; ask for a new one.")
+
+
+@api.route("POST", "/password-reset", public=True, body=PasswordResetIn, status=202, errors=(429,))
+def request_password_reset(ctx: Ctx, body: PasswordResetIn) -> Reply:
+    """Mail a password reset code to the email's account, if there is one (202 either way)."""
+    _, code_hash, mail_id, sealed = _new_code("password_reset")
+    request = recovery.request_reset(
+        session=ctx.session,
+        email=body.email,
+        code_hash=code_hash,
+        mail_id=mail_id,
+        sealed_code=sealed,
+    )
+    if request.attempts.failures > recovery.RESET_MAIL_LIMIT:
+        raise errors.TooManyRequests(
+            request.attempts.retry_after, "Too many reset requests for this email; try later."
+        ).keeping_writes()
+    _send_after_commit(ctx, request.mail_id)
+    return Reply(status=202, headers=NO_STORE)
+
+
+@api.route(
+    "POST",
+    "/password-reset/confirm",
+    public=True,
+    body=PasswordResetConfirm,
+    response=AuthOut,
+    errors=(401, 429),
+)
+def confirm_password_reset(ctx: Ctx, body: PasswordResetConfirm) -> Reply:
+    """Set a new password with a mailed code: every earlier session ends."""
+    client = client_address(ctx.request)
+    check = recovery.check_reset_code(
+        session=ctx.session,
+        email=body.email,
+        code_hash=codes.code_hash("password_reset", body.code),
+        client=client,
+    )
+    if check.blocked is not None:
+        raise errors.TooManyRequests(
+            check.blocked.retry_after, "Too many failed attempts from this address; try later."
+        )
+    if check.user_id is None or not check.matched:
+        if client is not None:
+            throttles.record_client_failure(session=ctx.session, client=client)
+        raise _bad_code(401).keeping_writes()
+    refresh_token = new_refresh_token()
+    user = recovery.finish_reset(
+        session=ctx.session,
+        user_id=check.user_id,
+        email=body.email,
+        password_hash=hash_password(body.new_password),
+        refresh_hash=hash_refresh_token(refresh_token),
+    )
+    out = {"user": dict(user), "tokens": _pair(check.user_id, refresh_token)}
+    return Reply(out, headers=NO_STORE)
+
+
+@api.route("POST", "/email-verification", status=202, errors=(409, 429))
+def request_email_verification(ctx: Ctx) -> Reply:
+    """Mail a code to the signed-in user's email address, to verify it."""
+    _, code_hash, mail_id, sealed = _new_code("email_verification")
+    state = recovery.request_verification(
+        session=ctx.session,
+        user_id=ctx.user_id,
+        code_hash=code_hash,
+        mail_id=mail_id,
+        sealed_code=sealed,
+    )
+    if state is None:
+        raise errors.Unauthorized("The account of this access token no longer exists.")
+    if not state.has_email:
+        raise errors.Conflict("The account has no email address.")
+    if state.verified:
+        raise errors.Conflict("The email address is already verified.")
+    assert state.attempts is not None  # counted: an unverified email
+    if state.attempts.failures > recovery.VERIFY_MAIL_LIMIT:
+        raise errors.TooManyRequests(
+            state.attempts.retry_after, "Too many verification mails for this email; try later."
+        ).keeping_writes()
+    _send_after_commit(ctx, state.mail_id)
+    return Reply(status=202)
+
+
+@api.route(
+    "POST",
+    "/email-verification/confirm",
+    body=EmailVerificationConfirm,
+    response=UserOut,
+    errors=(403,),
+)
+def confirm_email_verification(ctx: Ctx, body: EmailVerificationConfirm) -> Reply:
+    """Verify the signed-in user's email address with the mailed code."""
+    result = recovery.confirm_verification(
+        session=ctx.session,
+        user_id=ctx.user_id,
+        code_hash=codes.code_hash("email_verification", body.code),
+    )
+    if result is None:
+        raise errors.Unauthorized("The account of this access token no longer exists.")
+    user, _ = result
+    if not user["email_verified"]:
+        raise _bad_code(403).keeping_writes()
+    return Reply(user, headers=etag(user["version"]))
 
 
 @functions_framework.http

@@ -368,6 +368,7 @@ GHOST_BODIES = {
     "/v1/users/me": {"display_name": "ghost"},
     "/v1/auth/password": {"current_password": "whatever-1", "new_password": "another-Pw-9"},
     "/v1/notifications/devices": {"token": "ghost:APA91bX", "platform": "web"},
+    "/v1/auth/email-verification/confirm": {"code": "12345678"},
 }
 GHOST_BODIES_BY_COLLECTION = {**BODIES, "tags": {"name": "ghost tag"}, "auth": None}
 

@@ -80,7 +80,7 @@ def test_every_route_of_every_function_is_in_its_document(
         assert described == declared, name
         everything |= declared
     assert {(m, p) for m, p, _ in operations(merged)} == everything
-    assert len(everything) == 64
+    assert len(everything) == 68
 
 
 def test_every_status_the_pipeline_can_answer_is_documented(
