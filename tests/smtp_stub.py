@@ -67,7 +67,7 @@ class Received:
     @property
     def code(self) -> str:
         (code,) = CODE.findall(self.text)
-        return code
+        return str(code)
 
 
 @dataclass
@@ -83,7 +83,8 @@ class _State:
 
 class SmtpStub:
     def __init__(self, workdir: Path) -> None:
-        logging.getLogger("mail.log").setLevel(logging.WARNING)  # it logs every address
+        # it logs every address, and a deprecation warning of its own at every AUTH
+        logging.getLogger("mail.log").setLevel(logging.ERROR)
         self.port = free_port()
         self.user = "sealy-test"
         self.password = secrets.token_urlsafe(16)
