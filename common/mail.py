@@ -277,6 +277,12 @@ def _defer(ids: list[uuid.UUID], error: str) -> None:
     _in_transaction(lambda s: db.defer_mails(session=s, ids=ids, error=error))
 
 
+def _record(mail_id: uuid.UUID, outcome: db.Outcome, error: str | None) -> None:
+    _in_transaction(
+        lambda s: db.record_mail(session=s, mail_id=mail_id, outcome=outcome, error=error)
+    )
+
+
 def _error(exc: BaseException) -> str:
     # The class and an SMTP code, never the message (it can quote the recipient).
     code = getattr(exc, "code", None) or getattr(exc, "smtp_code", None)
@@ -302,7 +308,14 @@ def _deliver_one(transport: Transport, row: RowMapping, settings: Settings, tota
     if claimed is None:  # another sender has it
         transport.reset()
         return
-    code = codes.unseal(claimed["sealed_code"], mail_id=mail_id)
+    try:
+        code = codes.unseal(claimed["sealed_code"], mail_id=mail_id)
+    except Exception as exc:  # sealed under another CODE_SECRET (rotated), or tampered with
+        transport.reset()
+        _record(mail_id, "failed", _error(exc))
+        totals.failed += 1
+        log.error("mail %s: its code cannot be unsealed", mail_id)
+        return
     message = build_message(
         mail_id=mail_id,
         kind=claimed["kind"],
@@ -321,9 +334,7 @@ def _deliver_one(transport: Transport, row: RowMapping, settings: Settings, tota
         outcome, error, broken = "failed", db.UNKNOWN, True
     except Exception as exc:  # before the message went out (the connection broke at DATA)
         outcome, error, broken = "retry", _error(exc), True
-    _in_transaction(
-        lambda s: db.record_mail(session=s, mail_id=mail_id, outcome=outcome, error=error)
-    )
+    _record(mail_id, outcome, error)
     if outcome == "sent":
         totals.sent += 1
         log.info("mail %s sent", mail_id)

@@ -755,6 +755,14 @@ def test_three_verification_mails_per_hour(client: Client, smtp: SmtpStub) -> No
     assert len(smtp.mail_to(account.email, 3)) == 3
 
 
+def test_an_account_without_an_email_has_nothing_to_verify(client: Client, engine: Engine) -> None:
+    account = register(client)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET email = NULL WHERE id = :u"), {"u": account.id})
+    problem = assert_problem(ask_verification(client, account), 409)
+    assert "no email" in problem["detail"]
+
+
 def test_verification_needs_a_bearer_token(client: Client) -> None:
     assert_problem(client.post(VERIFY), 401)
     assert_problem(client.post(VERIFY_CONFIRM, json={"code": "12345678"}), 401)
