@@ -10,9 +10,7 @@ for a state: a mail arriving, a background attempt recorded.
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,15 @@ from common import mail
 from common.auth import codes
 from common.config import get_settings
 from common.db import outbox
-from tests.api.helpers import QueryLog, assert_problem, error_fields
+from tests.api.helpers import (
+    QueryLog,
+    assert_problem,
+    error_fields,
+    live,
+    login_outlived,
+    run_together,
+    wait_for,
+)
 from tests.api.test_auth import fresh_address, via_edge
 from tests.api.test_notifications import SECRET_HEADERS, use_settings
 from tests.factories import Account, register, strong_password, unique_email
@@ -38,7 +44,6 @@ RESET_CONFIRM = "/v1/auth/password-reset/confirm"
 VERIFY = "/v1/auth/email-verification"
 VERIFY_CONFIRM = "/v1/auth/email-verification/confirm"
 DISPATCH = "/v1/notifications/dispatch"
-WAIT_S = 10.0
 
 
 @pytest.fixture(autouse=True)
@@ -71,10 +76,6 @@ def login(client: Client, email: str, password: str) -> Any:
     return client.post("/v1/auth/login", json={"email": email, "password": password})
 
 
-def refresh(client: Client, token: str) -> Any:
-    return client.post("/v1/auth/refresh", json={"refresh_token": token})
-
-
 def reset_code(client: Client, smtp: SmtpStub, account: Account, *, nth: int = 1) -> str:
     """Ask for a reset of `account` and return the code of the `nth` mail it received."""
     assert ask_reset(client, account.email).status_code == 202
@@ -85,15 +86,6 @@ def dispatch(client: Client) -> dict[str, int]:
     response = client.post(DISPATCH, headers=SECRET_HEADERS)
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()  # type: ignore[no-any-return]
-
-
-def wait_for(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return False
 
 
 def mails_of(engine: Engine, user_id: str) -> list[Any]:
@@ -129,33 +121,9 @@ def code_row(engine: Engine, user_id: str, purpose: str) -> Any:
         ).one_or_none()
 
 
-def live(client: Client, refresh_token: str) -> bool:
-    response = refresh(client, refresh_token)
-    if response.status_code == 200:
-        return True
-    assert_problem(response, 401)
-    return False
-
-
 def ignoring_request_id(response: Any) -> tuple[int, dict[str, str], bytes]:
     headers = {k: v for k, v in response.headers.items() if k != "X-Request-Id"}
     return response.status_code, headers, response.get_data()
-
-
-def run_together(*work: Callable[[], Any]) -> list[Any]:
-    barrier = threading.Barrier(len(work))
-    results: list[Any] = [None] * len(work)
-
-    def run(index: int) -> None:
-        barrier.wait(timeout=WAIT_S)
-        results[index] = work[index]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(work))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def undelivered(client: Client, smtp: SmtpStub, engine: Engine, count: int = 1) -> list[Account]:
@@ -510,13 +478,7 @@ def test_a_login_racing_a_reset_never_outlives_it(
             partial(login_once_under_way, gateway, engine, account, attempt % 2 == 0),
         )
         staged += seen
-        assert confirmed.status_code == 200, confirmed.get_data(as_text=True)
-        assert logged_in.status_code in (200, 401)
-        assert live(client, confirmed.get_json()["tokens"]["refresh_token"])
-        assert not live(client, account.refresh_token)
-        if logged_in.status_code == 200 and live(
-            client, logged_in.get_json()["tokens"]["refresh_token"]
-        ):
+        if login_outlived(client, account.refresh_token, confirmed, logged_in):
             survivors.append(attempt)
     assert staged > 0, "the staged interleaving never happened"
     assert survivors == [], f"old-password sessions outlived the reset in tries {survivors}"

@@ -11,39 +11,22 @@ sleeping.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 from werkzeug.test import Client
 
-from tests.api.helpers import assert_problem
+from tests.api.helpers import live, login_outlived, run_together, wait_for
 from tests.factories import Account, register, strong_password
 
 pytestmark = pytest.mark.api
 
 TRIES = 24
-WAIT_S = 10.0  # the longest the test waits for a state it expects (a bound, not a pace)
 
 
 def login(client: Client, email: str, password: str) -> Any:
     return client.post("/v1/auth/login", json={"email": email, "password": password})
-
-
-def refresh(client: Client, token: str) -> Any:
-    return client.post("/v1/auth/refresh", json={"refresh_token": token})
-
-
-def wait_for(condition: Callable[[], bool]) -> bool:
-    """Poll `condition` until it holds (True) or WAIT_S passed (False)."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.001)
-    return False
 
 
 def api_backends(engine: Engine, where: str) -> int:
@@ -69,38 +52,6 @@ def change_is_past_its_throttle(engine: Engine) -> bool:
     )
 
 
-def live(client: Client, refresh_token: str) -> bool:
-    """Whether a session is live: its refresh token still works (one use rotates it)."""
-    response = refresh(client, refresh_token)
-    if response.status_code == 200:
-        return True
-    assert_problem(response, 401)
-    return False
-
-
-def in_threads(*work: Callable[[], Any]) -> list[Any]:
-    """Run each callable on its own thread, released together by a barrier."""
-    barrier = threading.Barrier(len(work))
-    results: list[Any] = [None] * len(work)
-
-    def run(index: int) -> None:
-        barrier.wait(timeout=WAIT_S)
-        try:
-            results[index] = work[index]()
-        except BaseException as exc:  # reported below, never lost in the thread
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(work))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results
-
-
 def test_a_login_racing_a_password_change_never_outlives_it(
     client: Client, gateway: Any, engine: Engine
 ) -> None:
@@ -123,16 +74,9 @@ def test_a_login_racing_a_password_change_never_outlives_it(
             seen = wait_for(lambda: change_is_past_its_throttle(engine)) if stage else False
             return seen, login(Client(gateway), account.email, account.password)
 
-        changed, (seen, logged_in) = in_threads(change, old_login)
+        changed, (seen, logged_in) = run_together(change, old_login)
         staged += seen
-        assert changed.status_code == 200, changed.get_data(as_text=True)
-        assert logged_in.status_code in (200, 401), logged_in.get_data(as_text=True)
-        # the change's pair is live, the registration's is not
-        assert live(client, changed.get_json()["tokens"]["refresh_token"])
-        assert not live(client, account.refresh_token)
-        if logged_in.status_code == 200 and live(
-            client, logged_in.get_json()["tokens"]["refresh_token"]
-        ):
+        if login_outlived(client, account.refresh_token, changed, logged_in):
             survivors.append(attempt)
     assert staged > 0, "the staged interleaving never happened"
     assert survivors == [], f"old-password sessions outlived the change in tries {survivors}"
