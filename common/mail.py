@@ -63,15 +63,17 @@ SUBJECTS: Final = {
     "password_reset": "Your Sealy password reset code",
     "email_verification": "Your Sealy email verification code",
 }
-_BODIES: Final = {
+_BODIES: Final = {  # lines under 78 characters: sent as plain 7-bit text, no line folding
     "password_reset": (
         "Your code to reset your Sealy password is:\n\n    {code}\n\n"
-        "It works once, for {minutes} minutes. If you did not ask to reset your password, "
-        "ignore this mail: your password stays as it is.\n"
+        "It works once, for {minutes} minutes.\n"
+        "If you did not ask to reset your password, ignore this mail:\n"
+        "your password stays as it is.\n"
     ),
     "email_verification": (
         "Your code to verify this email address for Sealy is:\n\n    {code}\n\n"
-        "It works once, for {minutes} minutes. If you did not ask for it, ignore this mail.\n"
+        "It works once, for {minutes} minutes.\n"
+        "If you did not ask for it, ignore this mail.\n"
     ),
 }
 
