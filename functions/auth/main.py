@@ -232,10 +232,11 @@ def change_password(ctx: Ctx, body: PasswordChange) -> Reply:
 mail.require_settings()
 
 
-def _new_code(purpose: codes.Purpose) -> tuple[str, bytes, uuid.UUID, bytes]:
-    """A fresh code, its stored hash, the id of the mail that carries it and its sealed copy."""
+def _new_code(purpose: codes.Purpose) -> tuple[bytes, uuid.UUID, bytes]:
+    """A fresh code as stored (its hash), the id of the mail to carry it and its sealed copy:
+    the code itself exists nowhere else."""
     code, mail_id = codes.new_code(), uuid.uuid4()
-    return code, codes.code_hash(purpose, code), mail_id, codes.seal(code, mail_id=mail_id)
+    return codes.code_hash(purpose, code), mail_id, codes.seal(code, mail_id=mail_id)
 
 
 def _send_after_commit(ctx: Ctx, mail_id: uuid.UUID | None) -> None:
@@ -254,7 +255,7 @@ def _bad_code(status: int) -> errors.ApiError:
 @api.route("POST", "/password-reset", public=True, body=PasswordResetIn, status=202, errors=(429,))
 def request_password_reset(ctx: Ctx, body: PasswordResetIn) -> Reply:
     """Mail a password reset code to the email's account, if there is one (202 either way)."""
-    _, code_hash, mail_id, sealed = _new_code("password_reset")
+    code_hash, mail_id, sealed = _new_code("password_reset")
     request = recovery.request_reset(
         session=ctx.session,
         email=body.email,
@@ -310,7 +311,7 @@ def confirm_password_reset(ctx: Ctx, body: PasswordResetConfirm) -> Reply:
 @api.route("POST", "/email-verification", status=202, errors=(409, 429))
 def request_email_verification(ctx: Ctx) -> Reply:
     """Mail a code to the signed-in user's email address, to verify it."""
-    _, code_hash, mail_id, sealed = _new_code("email_verification")
+    code_hash, mail_id, sealed = _new_code("email_verification")
     state = recovery.request_verification(
         session=ctx.session,
         user_id=ctx.user_id,
