@@ -9,6 +9,7 @@ for a state: a mail arriving, a background attempt recorded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from functools import partial
@@ -33,7 +34,11 @@ from tests.api.helpers import (
     wait_for,
 )
 from tests.api.test_auth import fresh_address, via_edge
-from tests.api.test_notifications import SECRET_HEADERS, use_settings
+from tests.api.test_notifications import (
+    SECRET_HEADERS,
+    google,  # noqa: F401 (the fixture, used by name)
+    use_settings,
+)
 from tests.factories import Account, register, strong_password, unique_email
 from tests.smtp_stub import SmtpStub
 
@@ -51,6 +56,27 @@ RESET_CONFIRM = "/v1/auth/password-reset/confirm"
 VERIFY = "/v1/auth/email-verification"
 VERIFY_CONFIRM = "/v1/auth/email-verification/confirm"
 DISPATCH = "/v1/notifications/dispatch"
+
+
+def forget_firebase() -> None:
+    import firebase_admin  # type: ignore[import-untyped]
+
+    from common import push
+
+    with contextlib.suppress(ValueError):  # ValueError: none was made
+        firebase_admin.delete_app(firebase_admin.get_app(push.APP_NAME))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pushes_go_to_the_stand_in(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Dispatch serves every user: the pushes other tests left due go out from these tests'
+    dispatches too, so they go to the Google stand-in on loopback (test_notifications'
+    `google`), through a Firebase app made here and forgotten afterwards (the process keeps
+    one: made elsewhere it would point at another module's stand-in, or at Google)."""
+    request.getfixturevalue("google")
+    forget_firebase()
+    yield
+    forget_firebase()
 
 
 @pytest.fixture(autouse=True)
