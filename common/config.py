@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_CURSOR_SECRET = "dev-cursor-secret-not-for-production"  # noqa: S105 (a marker, refused in prod)
+DEV_CODE_SECRET = "dev-code-secret-not-for-production"  # noqa: S105 (a marker, refused in prod)
 DEV_KEY_ID_PREFIX = "dev-"
 # An origin as a browser sends it: scheme, host, optional port; no path, no wildcard.
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
@@ -116,6 +117,23 @@ class Settings(BaseSettings):
             if (url := urlsplit(getattr(self, name))).scheme not in allowed or not url.netloc
         ]
 
+    # --- mail (password reset and email verification codes, common/mail.py) ----------
+    # Only the functions that send codes (auth, notifications) need these; common.mail's
+    # `require_settings` refuses their cold start in prod without them.
+    # Keys the HMAC that codes are stored as and seals codes waiting in the mail outbox
+    # (common/auth/codes.py). Unset in dev/test: DEV_CODE_SECRET.
+    code_secret: SecretStr | None = None
+    # Without SMTP_HOST (dev and test only) mails are written as files under MAIL_DIR.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None  # "Sealy <no-reply@example.com>"; dev/test: a local one
+    smtp_starttls: bool = True  # required in prod: the mails carry codes
+    smtp_ca_file: str | None = None  # a CA bundle to trust instead of the system's
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    mail_dir: str = ".sealy/mail"
+
     @model_validator(mode="after")
     def _enforce_production_rules(self) -> Self:
         if bad := [o for o in self.cors_origin_set if not _ORIGIN.fullmatch(o)]:
@@ -141,6 +159,13 @@ class Settings(BaseSettings):
             problems.append("CURSOR_SECRET is the dev default")
         if len(self.cursor_secret.get_secret_value()) < 32:
             problems.append("CURSOR_SECRET must be at least 32 characters")
+        code_secret = self.code_secret.get_secret_value() if self.code_secret else None
+        if code_secret == DEV_CODE_SECRET:
+            problems.append("CODE_SECRET is the dev default")
+        elif code_secret is not None and len(code_secret) < 32:
+            problems.append("CODE_SECRET must be at least 32 characters")
+        if not self.smtp_starttls:
+            problems.append("SMTP_STARTTLS must be on")
         if not self.jwt_public_keys:
             problems.append("JWT_PUBLIC_KEYS is required")
         elif f'"{DEV_KEY_ID_PREFIX}' in self.jwt_public_keys:

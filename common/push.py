@@ -10,6 +10,10 @@ the project when it is set (else the project of the credentials).
 batch (committed), send it with `messaging.send_each` while no transaction is open, record
 the outcomes (committed). The queue's rules (claiming, leases, once per `remind_at`,
 retries with backoff) are described in common/db/notifications.py.
+
+Each dispatch also sends the mails left in the mail outbox (`common.mail.deliver`: first
+attempts that failed, e.g. while the SMTP server was down). The answer's counts stay those of
+the pushes (api-v1 §9); the mails' are logged. A mail failure never stops the pushes.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
+from common import mail
 from common.config import get_settings
 from common.db import housekeeping, is_retryable, new_session
 from common.db import notifications as db
@@ -164,6 +169,11 @@ def dispatch() -> DispatchTotals:
             housekeeping.purge(session=session)
     except Exception as exc:  # housekeeping must not hold up the pushes; the next run retries
         log.warning("housekeeping failed: %s", type(exc).__name__)
+    try:
+        mails = mail.deliver()
+        log.info("dispatch: %d mails sent, %d not", mails.sent, mails.failed)
+    except Exception as exc:  # the mails stay due for the next run
+        log.warning("mail delivery failed: %s", type(exc).__name__)
     for _ in range(MAX_ROUNDS):
         with new_session() as session, session.begin():
             events = db.arm_share_events(session=session, limit=db.ARM_BATCH)

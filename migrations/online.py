@@ -19,6 +19,8 @@ table scan. These helpers do the same with only short locks:
   pg8000, which alembic's own `autocommit_block()` alone does not). A build that failed
   half-way leaves an INVALID index behind, so the same name is dropped (concurrently)
   first: re-running the revision repairs it.
+- Every name is taken as given (`op.f`): the metadata's naming convention would otherwise
+  prefix it again (`ck_<table>_` + a name that already has it).
 - `add_check_constraint` / `add_foreign_key`: ADD CONSTRAINT ... NOT VALID (a brief lock,
   no scan: new rows are checked from then on), committed, then VALIDATE CONSTRAINT in its
   own transaction (scans under SHARE UPDATE EXCLUSIVE: reads and writes go on). If old rows
@@ -76,7 +78,7 @@ def create_index(name: str, table: str, columns: Sequence[str | TextClause], **k
     kwargs.pop("postgresql_concurrently", None)
     with outside_transaction():
         op.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {_quote(name)}"))
-        op.create_index(name, table, list(columns), postgresql_concurrently=True, **kwargs)
+        op.create_index(op.f(name), table, list(columns), postgresql_concurrently=True, **kwargs)
 
 
 def validate_constraint(name: str, table: str) -> None:
@@ -88,7 +90,7 @@ def validate_constraint(name: str, table: str) -> None:
 def add_check_constraint(name: str, table: str, condition: str) -> None:
     """ADD CONSTRAINT ... CHECK (...) NOT VALID, then VALIDATE."""
     with outside_transaction():
-        op.create_check_constraint(name, table, condition, postgresql_not_valid=True)
+        op.create_check_constraint(op.f(name), table, condition, postgresql_not_valid=True)
     validate_constraint(name, table)
 
 
@@ -103,7 +105,7 @@ def add_foreign_key(
     """ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID, then VALIDATE (ondelete=... etc. pass on)."""
     with outside_transaction():
         op.create_foreign_key(
-            name,
+            op.f(name),
             source_table,
             referent_table,
             local_cols,
@@ -119,7 +121,7 @@ def replace_check_constraint(name: str, table: str, condition: str) -> None:
     interim = f"{name}_new"[:63]
     add_check_constraint(interim, table, condition)
     with outside_transaction():
-        op.drop_constraint(name, table, type_="check")
+        op.drop_constraint(op.f(name), table, type_="check")
         op.execute(
             text(
                 f"ALTER TABLE {_quote(table)} RENAME CONSTRAINT {_quote(interim)} TO {_quote(name)}"

@@ -85,6 +85,8 @@ CONTRACT_422 = {
     "POST /v1/auth/register": "a common password, a special-use email domain",
     "POST /v1/auth/login": "a special-use email domain",
     "POST /v1/auth/password": "a common password",
+    "POST /v1/auth/password-reset": "a special-use email domain",
+    "POST /v1/auth/password-reset/confirm": "a common password, a special-use email domain",
 }
 # `If-Match` carries the version the client read; any other value is a precondition failure:
 # a stale or foreign version (schema-valid), and a malformed one (schema-invalid: the

@@ -5,6 +5,8 @@ app reads the test database from its settings exactly as in production:
 - with `DATABASE_URL`, a fresh database `sealy_test_<random>` is created on that server,
   migrated, and dropped at the end;
 - without it, an embedded server runs in a temporary folder deleted at the end.
+A mail server on loopback (tests/smtp_stub.py) runs for the whole session too, and the SMTP
+settings point at it, so every mail the API sends goes through the real SMTP code.
 API tests treat the database as a black box and isolate themselves by creating their own
 users; integration tests roll back (see tests/integration/conftest.py).
 """
@@ -12,8 +14,10 @@ users; integration tests roll back (see tests/integration/conftest.py).
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,10 +39,16 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("RELEASE", "test")
     from tests.identity_providers import start_stand_ins, stop_stand_ins
     from tests.keys import install_test_keys
+    from tests.smtp_stub import SmtpStub
 
     install_test_keys()
     start_stand_ins()  # Google's and Apple's key endpoints, on loopback
     stack.callback(stop_stand_ins)
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="sealy-mail-"))
+    smtp = SmtpStub(Path(folder))
+    stack.callback(smtp.close)
+    os.environ.update(smtp.env())
+    _state["smtp"] = smtp
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -64,6 +74,12 @@ def engine(database_url: str) -> Iterator[Engine]:
 def admin_url() -> str:
     """URL of the test server's `postgres` database, for tests that create their own."""
     return str(_state["admin"])
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Any:
+    """The session's mail server (tests/smtp_stub.py), which the SMTP settings point at."""
+    return _state["smtp"]
 
 
 @pytest.fixture(scope="session")

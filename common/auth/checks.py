@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from common import errors
 from common.db import throttles
-from common.db.accounts import Credentials, LoginCheck
+from common.db.accounts import LoginCheck, PasswordCheck
 
 
 def check_login_throttle(check: LoginCheck) -> None:
@@ -38,16 +38,14 @@ def check_registration_throttle(*, session: Session, client: str) -> None:
         ).keeping_writes()
 
 
-def confirm_password(*, session: Session, credentials: Credentials, password: str) -> None:
+def confirm_password(check: PasswordCheck, password: str) -> None:
     """Returns when `password` is the signed-in user's; else 403, or 429 when their email has
-    had too many failed checks (these count with failed logins)."""
+    had too many failed checks (these count with failed logins; `check` counted this one)."""
     from common.auth.passwords import verify_password  # argon2: only routes that check pay
 
-    if credentials.email is not None:
-        attempts = throttles.count_password_attempt(session=session, email=credentials.email)
-        if attempts.failures > throttles.EMAIL_FAILURE_LIMIT:
-            raise errors.TooManyRequests(
-                attempts.retry_after, "Too many failed password checks; try again later."
-            ).keeping_writes()
-    if not verify_password(stored_hash=credentials.password_hash, password=password):
+    if check.attempts is not None and check.attempts.failures > throttles.EMAIL_FAILURE_LIMIT:
+        raise errors.TooManyRequests(
+            check.attempts.retry_after, "Too many failed password checks; try again later."
+        ).keeping_writes()
+    if not verify_password(stored_hash=check.password_hash, password=password):
         raise errors.Forbidden("The password is wrong.").keeping_writes()

@@ -30,14 +30,20 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import CITEXT, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from common.db import throttles
 from common.db.models import AuthIdentity, AuthProvider, User, auth_provider_enum
-from common.db.sessions import CAN_SIGN_IN, new_session_and_token, sessions
+from common.db.sessions import (
+    CAN_SIGN_IN,
+    lock_for_revocation,
+    locked_for_sign_in,
+    new_session_and_token,
+    sessions,
+)
 from common.db.tables import table
 from common.db.throttles import Throttle, email_subject
 
@@ -114,16 +120,14 @@ class LoginCheck:
 @functools.cache
 def _login_check(with_client: bool) -> Select[Any]:
     """The statement of `count_login_attempt`, built once per shape (building it took ~1 ms of
-    Python per login): bound parameters `email`, `email_subject` and `client_subject`."""
+    Python per login): bound parameters `email` and `client_subject`. The email's throttle key
+    is computed from the same parameter by the database (common.db.throttles.email_subject)."""
     t = throttles.throttles
-    attempt = (
-        throttles.upsert_failure("email", bindparam("email_subject", type_=LargeBinary))
-        .returning(
-            t.c.failures.label("failures"),
-            throttles.retry_after(t.c.window_started_at).label("retry_after"),
-        )
-        .cte("attempt")
-    )
+    # CITEXT, not Text: typed as text, the parameter would be sent as VARCHAR and the match
+    # below would compare case-sensitively (citext = varchar resolves to text = text).
+    email = bindparam("email", type_=CITEXT())
+    attempt = throttles.counted("email", throttles.upsert_failure("email", email_subject(email)))
+    attempt_cte = attempt.cte("attempt")
     by_client = t.alias("by_client")
     client_match = (
         and_(
@@ -136,16 +140,16 @@ def _login_check(with_client: bool) -> Select[Any]:
     )
     return (
         select(
-            attempt.c.failures,
-            attempt.c.retry_after,
+            attempt_cte.c.failures,
+            attempt_cte.c.retry_after,
             by_client.c.failures.label("client_failures"),
             throttles.retry_after(by_client.c.window_started_at).label("client_retry_after"),
             *users.c,
             identities.c.id.label("identity_id"),
             identities.c.password_hash,
         )
-        .select_from(attempt)
-        .outerjoin(users, and_(users.c.email == bindparam("email"), CAN_SIGN_IN))  # citext
+        .select_from(attempt_cte)
+        .outerjoin(users, and_(users.c.email == email, CAN_SIGN_IN))  # citext
         .outerjoin(identities, _PASSWORD)
         .outerjoin(by_client, client_match)
         .order_by(identities.c.is_primary.desc())
@@ -155,7 +159,7 @@ def _login_check(with_client: bool) -> Select[Any]:
 
 def count_login_attempt(*, session: Session, email: str, client: str | None) -> LoginCheck:
     """Count one attempt for `email` and read its account and the client's failures."""
-    params = {"email": email, "email_subject": email_subject(email)}
+    params: dict[str, Any] = {"email": email}
     if client is not None:
         params["client_subject"] = throttles.client_subject(client)
     row = session.execute(_login_check(client is not None), params).mappings().one()
@@ -177,17 +181,31 @@ def count_login_attempt(*, session: Session, email: str, client: str | None) -> 
 @functools.cache
 def _new_login_session(with_rehash: bool) -> Select[Any]:
     """The statement of `start_session`, built once per shape. Its bound parameters are named
-    unlike any column: an UPDATE takes parameters named after columns as more SET values."""
-    token = new_session_and_token(
-        user_id=bindparam("new_session_user", type_=UUID(as_uuid=True)),
-        refresh_hash=bindparam("new_token_hash", type_=LargeBinary),
+    unlike any column: an UPDATE takes parameters named after columns as more SET values.
+
+    The session is inserted only while the identity still holds the hash that was verified,
+    read under a FOR SHARE lock of the user and the identity (common.db.sessions, "New
+    sessions against revocations"): a password changed or reset meanwhile leaves nothing."""
+    verified = bindparam("verified_hash", type_=Text)
+    identity = bindparam("login_identity", type_=UUID(as_uuid=True))
+    guard = (
+        locked_for_sign_in(bindparam("new_session_user", type_=UUID(as_uuid=True)), identities)
+        .add_columns(identities.c.id.label("identity_id"))
+        .join(identities, identities.c.user_id == users.c.id)
+        .where(identities.c.id == identity, identities.c.password_hash == verified)
+        .cte("guard")
     )
-    reset = throttles.reset_email(bindparam("throttle_subject", type_=LargeBinary))
+    token = new_session_and_token(
+        user_id=guard.c.user_id, refresh_hash=bindparam("new_token_hash", type_=LargeBinary)
+    )
+    reset = throttles.reset_email(email_subject(bindparam("throttle_email", type_=Text))).where(
+        select(guard.c.user_id).exists()
+    )
     stmt = select(func.count()).select_from(token).add_cte(reset.cte("reset"))
     if with_rehash:
         store = (
             update(identities)
-            .where(identities.c.id == bindparam("rehash_identity", type_=UUID(as_uuid=True)))
+            .where(identities.c.id.in_(select(guard.c.identity_id)))
             .values(password_hash=bindparam("rehash_value", type_=Text), updated_at=func.now())
         )
         stmt = stmt.add_cte(store.cte("rehash"))
@@ -197,55 +215,91 @@ def _new_login_session(with_rehash: bool) -> Select[Any]:
 def start_session(
     *,
     session: Session,
-    user_id: uuid.UUID,
+    account: PasswordAccount,
     refresh_hash: bytes,
     email: str,
-    rehash: tuple[uuid.UUID, str] | None = None,
-) -> None:
-    """A new session with its first refresh token, after a successful password check.
+    rehash: str | None = None,
+) -> bool:
+    """A new session with its first refresh token, after a successful password check of
+    `account`; False (nothing written) when its password changed since it was read, or the
+    user was switched off.
 
-    The throttle row of `email` is deleted (a success resets the count). `rehash`: (identity
-    id, new hash) to store a hash made with the current parameters.
+    The throttle row of `email` is deleted (a success resets the count). `rehash`: a new hash
+    of the password made with the current parameters, to store instead.
     """
     params: dict[str, Any] = {
-        "new_session_user": user_id,
+        "new_session_user": account.user["id"],
+        "login_identity": account.identity_id,
+        "verified_hash": account.password_hash,
         "new_token_hash": refresh_hash,
-        "throttle_subject": email_subject(email),
+        "throttle_email": email,
     }
     if rehash is not None:
-        params["rehash_identity"], params["rehash_value"] = rehash
-    session.execute(_new_login_session(rehash is not None), params)
+        params["rehash_value"] = rehash
+    return bool(session.execute(_new_login_session(rehash is not None), params).scalar_one())
 
 
 # --- password checks of a signed-in user -----------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """A signed-in user's email, password identity and version (for If-Match)."""
+class PasswordCheck:
+    """A signed-in user's email, password identity and version (for If-Match), with this
+    password check counted for the email (None when the user has no email)."""
 
     email: str | None
     version: int
     identity_id: uuid.UUID | None
     password_hash: str | None
+    attempts: Throttle | None
 
 
-def get_credentials(*, session: Session, user_id: uuid.UUID) -> Credentials | None:
-    """The user's credentials; None when the user no longer exists."""
-    stmt = (
+def count_password_check(*, session: Session, user_id: uuid.UUID) -> PasswordCheck | None:
+    """Count one password check for the user's email (before checking, like a login) and read
+    their credentials, in one statement; None when the user no longer exists."""
+    me = (
         select(users.c.email, users.c.version, identities.c.id, identities.c.password_hash)
         .select_from(users)
         .outerjoin(identities, _PASSWORD)
         .where(users.c.id == user_id)
         .order_by(identities.c.is_primary.desc())
         .limit(1)
+        .cte("me")
+    )
+    attempt = throttles.counted(
+        "email",
+        throttles.upsert_failure(
+            "email", email_subject(me.c.email), only_if=me.c.email.is_not(None)
+        ),
+    ).cte("attempt")
+    stmt = select(me, attempt.c.failures, attempt.c.retry_after).select_from(
+        me.outerjoin(attempt, true())
     )
     row = session.execute(stmt).one_or_none()
     if row is None:
         return None
-    return Credentials(
-        email=row.email, version=row.version, identity_id=row.id, password_hash=row.password_hash
+    return PasswordCheck(
+        email=row.email,
+        version=row.version,
+        identity_id=row.id,
+        password_hash=row.password_hash,
+        attempts=Throttle(row.failures, row.retry_after) if row.failures is not None else None,
     )
+
+
+def lock_password(
+    *, session: Session, user_id: uuid.UUID, identity_id: uuid.UUID, verified_hash: str
+) -> bool:
+    """Take the revocation lock before changing the password: the user's and the identity's
+    rows, FOR NO KEY UPDATE; False when the identity no longer holds the hash that was
+    verified (another change won the race)."""
+    stmt = (
+        lock_for_revocation(user_id)
+        .join(identities, identities.c.user_id == users.c.id)
+        .where(identities.c.id == identity_id, identities.c.password_hash == verified_hash)
+        .with_for_update(key_share=True, of=[users, identities])
+    )
+    return session.execute(stmt).first() is not None
 
 
 def change_password(
@@ -257,7 +311,8 @@ def change_password(
     password_hash: str,
     refresh_hash: bytes,
 ) -> None:
-    """Store the new hash, end every session of the user and start the only new one."""
+    """Store the new hash, end every session of the user and start the only new one. Run after
+    `lock_password`: this statement's snapshot then holds every session committed before."""
     store = (
         update(identities)
         .where(identities.c.id == identity_id)

@@ -9,7 +9,9 @@ common.push), so no other schedule is needed. Each module says what of its own i
   their expiry;
 - common.db.throttles.expired_rows: passed throttle windows;
 - common.db.idempotency.expired_rows: `Idempotency-Key` rows past their 24 hours;
-- common.db.feeds.expired_rows: change feed entries past the sync retention.
+- common.db.feeds.expired_rows: change feed entries past the sync retention;
+- common.db.recovery.expired_rows: mailed codes past their 30 minutes;
+- common.db.outbox.finished_rows: mails sent or given up, after `RETENTION`.
 
 Each delete takes at most `PURGE_BATCH` rows, through an index on its time column, so one
 run stays short however much has piled up; a backlog drains over the following minutes.
@@ -23,7 +25,7 @@ from __future__ import annotations
 from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
-from common.db import feeds, idempotency, notifications, sessions, throttles
+from common.db import feeds, idempotency, notifications, outbox, recovery, sessions, throttles
 
 PURGE_BATCH = 1000
 
@@ -36,6 +38,8 @@ def purge(*, session: Session, limit: int = PURGE_BATCH) -> None:
         *throttles.expired_rows(limit),
         *idempotency.expired_rows(limit),
         *feeds.expired_rows(limit),
+        *recovery.expired_rows(limit),
+        *outbox.finished_rows(limit),
     ]
     stmt = select(literal(1))
     for number, statement in enumerate(deletes):

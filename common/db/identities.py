@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 from common.db import throttles
 from common.db.engine import sqlstate
 from common.db.models import AuthIdentity, AuthProvider, User, auth_provider_enum
-from common.db.sessions import CAN_SIGN_IN, new_session_and_token, sessions
+from common.db.sessions import CAN_SIGN_IN, lock_for_revocation, new_session_and_token, sessions
 from common.db.tables import table
 from common.db.throttles import Throttle
 
@@ -142,6 +142,9 @@ def start_identity_session(
         select(*users.c)
         .join(identities, identities.c.user_id == users.c.id)
         .where(_of(provider, subject), CAN_SIGN_IN)
+        # the sign-in lock (common.db.sessions): a revocation of every session that locked
+        # the user first has committed when this reads; one that comes later sees this session
+        .with_for_update(read=True, of=[users, identities])
         .cte("owner")
     )
     token = new_session_and_token(user_id=owner.c.id, refresh_hash=literal(refresh_hash))
@@ -404,7 +407,9 @@ def add_password(
     """Give a password-less user a password: the identity, every other session ended, one
     new session. False when the user has a password already (set meanwhile: the unique
     `(user_id, provider)` makes the insert wait for it, then insert nothing); the
-    statement then changes nothing."""
+    statement then changes nothing. The revocation lock (common.db.sessions) comes first, in
+    its own statement, so the DELETE below sees every session a racing sign-in committed."""
+    session.execute(lock_for_revocation(user_id))
     added = (
         pg_insert(identities)
         .values(

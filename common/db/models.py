@@ -601,7 +601,8 @@ class RefreshToken(Base):
 
 class LoginThrottle(Base):
     """Failed password checks in the current fixed window, per email or per client address
-    (`email`, `client`), and refused registrations per client address (`register`).
+    (`email`, `client`), refused registrations per client address (`register`), and mails
+    with a code per email (`reset`, `verify`).
 
     `subject` is the SHA-256 of the normalised email or address (see common.db.throttles), so
     the table never holds an email typed at the login form. A row whose window has passed
@@ -610,7 +611,7 @@ class LoginThrottle(Base):
 
     __tablename__ = "login_throttles"
     __table_args__ = (
-        CheckConstraint("kind IN ('email', 'client', 'register')", name="kind"),
+        CheckConstraint("kind IN ('email', 'client', 'register', 'reset', 'verify')", name="kind"),
         CheckConstraint("failures >= 0", name="failures_non_negative"),
         # serves the purge of finished windows (common.db.throttles.expired_rows)
         Index("ix_login_throttles_window_started_at", "window_started_at"),
@@ -620,6 +621,66 @@ class LoginThrottle(Base):
     subject: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
     window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuthCode(Base):
+    """A mailed one-time code: a password reset or an email verification. One live code per
+    user and purpose (a new request replaces it); stored only as an HMAC of its digits
+    (common/auth/codes.py), with the address it was sent to and its wrong tries."""
+
+    __tablename__ = "auth_codes"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('password_reset', 'email_verification')", name="purpose"),
+        CheckConstraint("octet_length(code_hash) = 32", name="code_hash_hmac_sha256"),
+        CheckConstraint("tries >= 0", name="tries_non_negative"),
+        # serves the purge of expired codes (common.db.recovery.expired_rows)
+        Index("ix_auth_codes_expires_at", "expires_at"),
+    )
+
+    user_id: Mapped[uuid.UUID] = _link_column("users")
+    purpose: Mapped[str] = mapped_column(Text, primary_key=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    email: Mapped[str] = mapped_column(CITEXT())
+    tries: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+
+
+class OutboxMail(Base):
+    """A mail to send, written by the statement that made its code (common/db/outbox.py says
+    how it is claimed, sent once and retried). The code travels sealed (AES-GCM) and is wiped
+    once the mail is finished."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (
+        CheckConstraint("kind IN ('password_reset', 'email_verification')", name="kind"),
+        CheckConstraint("state IN ('pending', 'handed_over', 'sent', 'failed')", name="state"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        # the senders' search: unfinished mails in due order
+        Index(
+            "ix_mail_outbox_due",
+            "next_attempt_at",
+            postgresql_where=text("state IN ('pending', 'handed_over')"),
+        ),
+        # the purge of finished mails
+        Index("ix_mail_outbox_updated_at", "updated_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = _owner()
+    kind: Mapped[str] = mapped_column(Text)
+    recipient: Mapped[str] = mapped_column(Text)
+    sealed_code: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
 
 
 # --- notifications ---

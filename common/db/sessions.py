@@ -6,6 +6,24 @@ its tokens with it. A token is found by its SHA-256 and locked (`FOR UPDATE`) be
 rotated, so two refreshes of one token take turns: the second sees it rotated, which is
 reuse, and the session dies. Reuse is not told apart from a client racing itself: a client
 must not refresh one token twice at once.
+
+New sessions against revocations
+--------------------------------
+"Revoke every session" (logout-all, a password change, a confirmed password reset) must not
+miss a session that a racing sign-in commits meanwhile. Under READ COMMITTED a statement reads
+the snapshot taken when it started: a DELETE of all sessions that started before a racing
+login committed does not see that login's session, even when it waited for a lock. So both
+sides meet on the user's row:
+- a sign-in inserts its session from `locked_for_sign_in`: the user's row locked FOR SHARE
+  (and, for a password login, the identity row whose hash it verified, with that hash in the
+  same WHERE, common.db.accounts), so a credential changed meanwhile makes it insert nothing;
+- a revocation locks the user's row (`lock_for_revocation`, FOR NO KEY UPDATE) in a statement
+  before the one that deletes the sessions. A sign-in that took its lock first has committed
+  by then, and the DELETE's newer snapshot sees its session; a later one waits until the
+  revocation commits and then finds the credential changed (a password change or reset) or
+  starts a session that is truly after the revocation (logout-all).
+Every new session of an existing user goes through `locked_for_sign_in`; registration creates
+its user in the same statement, so nothing can revoke it meanwhile.
 """
 
 from __future__ import annotations
@@ -13,9 +31,22 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import CTE, Delete, Interval, and_, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    CTE,
+    Delete,
+    Interval,
+    Select,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -120,8 +151,24 @@ def revoke_session_of_token(*, session: Session, token_hash: bytes) -> None:
     session.execute(delete(sessions).where(sessions.c.id.in_(holder.scalar_subquery())))
 
 
+def locked_for_sign_in(user_id: ColumnElement[uuid.UUID], *others: Table) -> Select[Any]:
+    """The id of an active user, its row (and the rows of `others`, tables the caller joins
+    and filters) locked FOR SHARE: the source a new session is inserted from."""
+    return (
+        select(users.c.id.label("user_id"))
+        .where(users.c.id == user_id, CAN_SIGN_IN)
+        .with_for_update(read=True, of=[users, *others])
+    )
+
+
+def lock_for_revocation(user_id: uuid.UUID) -> Select[Any]:
+    """The user's row locked FOR NO KEY UPDATE: run before the statement that revokes."""
+    return select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
+
+
 def revoke_all_sessions(*, session: Session, user_id: uuid.UUID) -> None:
-    """End every session of the user."""
+    """End every session of the user: the revocation lock, then the delete (two statements)."""
+    session.execute(lock_for_revocation(user_id))
     session.execute(delete(sessions).where(sessions.c.user_id == user_id))
 
 

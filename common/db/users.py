@@ -52,5 +52,6 @@ def delete_user(*, session: Session, user_id: uuid.UUID, email: str | None) -> N
     """Erase the user: every row it owns and every share to it go with it (cascades)."""
     stmt = delete(users).where(users.c.id == user_id)
     if email is not None:
-        stmt = stmt.add_cte(throttles.reset_email(throttles.email_subject(email)).cte("reset"))
+        reset = throttles.reset_email(throttles.email_subject(email))
+        stmt = stmt.add_cte(reset.cte("reset"))
     session.execute(stmt)

@@ -7,6 +7,7 @@ import decimal
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import flask
@@ -36,6 +37,7 @@ class Ctx:
         self.request_id = request_id
         self._user_id: uuid.UUID | None = None
         self._session: Session | None = None
+        self._after_commit: list[Callable[[], None]] = []
 
     @property
     def user_id(self) -> uuid.UUID:
@@ -51,6 +53,12 @@ class Ctx:
             self._session = new_session()
             self._session.begin()
         return self._session
+
+    def after_commit(self, work: Callable[[], None]) -> None:
+        """Run `work` once this request's transaction has committed (never after a rollback,
+        nor for an attempt that is retried): for work that must see what the request wrote
+        and must not hold its answer up, such as handing a queued mail to the sender."""
+        self._after_commit.append(work)
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)

@@ -253,21 +253,35 @@ class Api:
             return self._transaction(ctx, run)
         return self._transaction(ctx, lambda: once(ctx, key, raw_body, run))
 
+    @staticmethod
+    def _after_commit(ctx: Ctx) -> None:
+        """The work handlers left for after the commit; a failure there is logged, never
+        turned into an error answer (what the request wrote is committed)."""
+        for work in ctx._after_commit:
+            try:
+                work()
+            except Exception as exc:
+                log.error("post-commit work failed", extra={"error_type": type(exc).__name__})
+
     def _transaction(self, ctx: Ctx, run: Callable[[], flask.Response]) -> flask.Response:
         """`run()` in the request's one transaction: committed once after it returns (or when
         it raises an error that keeps its writes), rolled back otherwise, and run again after
-        a serialization failure or deadlock (up to MAX_ATTEMPTS, with jitter)."""
+        a serialization failure or deadlock (up to MAX_ATTEMPTS, with jitter). After the
+        commit, the work registered with `ctx.after_commit` runs."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             ctx._session = None
+            ctx._after_commit = []
             try:
                 try:
                     result = run()
                 except errors.ApiError as refusal:
                     if refusal.keep_writes and ctx._session is not None:
                         ctx._session.commit()
+                        self._after_commit(ctx)
                     raise
                 if ctx._session is not None:
                     ctx._session.commit()
+                self._after_commit(ctx)
                 return result
             except Exception as exc:
                 if attempt < MAX_ATTEMPTS and is_retryable(exc):

@@ -8,6 +8,8 @@
   the 10 000 most common); a refusal is a `422` field error on that field. A password given to
   be checked (login, current password) is only required to be non-empty: any other rule would
   tell a guesser something.
+- A mailed code (password reset, email verification) is exactly the 8 ASCII digits sent; any
+  other shape is a `422` and counts no try.
 - Refresh tokens are plain strings here: a malformed one is a `401` (like an unknown one),
   not a `422`, so an access token sent as a refresh token gets the answer the contract gives.
 """
@@ -19,6 +21,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 from pydantic.json_schema import JsonSchemaValue
 
+from common.auth.codes import CODE_DIGITS
 from common.schemas.base import JsonSchemaHook, Schema, Str
 from common.schemas.users import DisplayName, Locale, Timezone, Username, UserOut
 
@@ -88,6 +91,28 @@ class PasswordChange(Schema):
 
     current_password: GivenPassword | None = None
     new_password: NewPassword
+
+
+# --- account recovery and email verification (api-v1 §12) ----------------------------------
+
+Code = Annotated[
+    str,
+    Field(pattern=f"^[0-9]{{{CODE_DIGITS}}}$", description="The digits of the mailed code."),
+]
+
+
+class PasswordResetIn(Schema):
+    email: Email
+
+
+class PasswordResetConfirm(Schema):
+    email: Email
+    code: Code
+    new_password: NewPassword
+
+
+class EmailVerificationConfirm(Schema):
+    code: Code
 
 
 class TokenPair(Schema):

@@ -1,5 +1,6 @@
-"""The `auth` function (/v1/auth): register, login, refresh, logout, password change, and
-Sign in with Google and Apple with the account's identities.
+"""The `auth` function (/v1/auth): register, login, refresh, logout, password change; Sign in
+with Google and Apple with the account's identities (api-v1 §11); account recovery and email
+verification (api-v1 §12). The routes come in that order, one block each.
 
 Decisions where the contract is silent:
 - Token responses carry `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
@@ -49,6 +50,25 @@ common.db.identities):
   one; with a password already, `current_password` is required (`422`). An account without an
   email cannot have a password (`409`: login is by email); two at once: one wins, the other
   is `409`.
+
+Account recovery and email verification (api-v1 §12; codes in common.auth.codes, SQL in
+common.db.recovery, mails in common.mail):
+- `202` has no body. `password-reset` answers the same `202` (status, headers, no body) for
+  an unknown email, a switched-off account and a known one, and does the same work: one
+  statement, the code made and sealed either way; the mail goes after the response, from a
+  background thread. Every request counts for the email, known or not: the 4th within the
+  hour (a fixed window from the first) is `429`, so the limit tells nothing either.
+- A wrong, expired, used or exhausted code, or an email without an account: `401` on
+  `password-reset/confirm` (like a wrong password at login, and counted with the client
+  address's refused logins: 100 in 15 minutes make every further try `429`), `403` on
+  `email-verification/confirm` (like a wrong current password: the access token is fine).
+  A wrong try counts against the code: the 5th ends it. A new code replaces the live one.
+- A confirmed reset proves the mailbox: the email becomes verified; an account without a
+  password (a provider sign-in) gets one. The login throttle of the email is cleared.
+- `email-verification` on an account that is already verified, or has no email, is `409`;
+  3 verification mails per email and hour. `email-verification/confirm` on a verified
+  account answers `200` with the user whatever the code, so a retried confirmation whose
+  answer was lost still succeeds.
 """
 
 from __future__ import annotations
@@ -60,8 +80,8 @@ from typing import NoReturn
 import flask
 import functions_framework
 
-from common import errors
-from common.auth import providers
+from common import errors, mail
+from common.auth import codes, providers
 from common.auth.checks import check_login_throttle, check_registration_throttle, confirm_password
 from common.auth.client_ip import client_address
 from common.auth.passwords import hash_password, needs_rehash, verify_password
@@ -71,14 +91,17 @@ from common.auth.tokens import (
     issue_access_token,
     new_refresh_token,
 )
-from common.db import accounts, identities, sessions, throttles
+from common.db import accounts, identities, recovery, sessions, throttles
 from common.db.models import AuthProvider
-from common.http import Api, Ctx, Reply
+from common.http import Api, Ctx, Reply, etag
 from common.schemas.auth import (
     AuthOut,
+    EmailVerificationConfirm,
     LoginIn,
     LogoutIn,
     PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetIn,
     RefreshIn,
     RegisterIn,
     TokenPair,
@@ -92,6 +115,7 @@ from common.schemas.identities import (
     IdentityOut,
     ProviderAuthOut,
 )
+from common.schemas.users import UserOut
 
 log = logging.getLogger(__name__)
 api = Api("auth")
@@ -166,13 +190,15 @@ def login(ctx: Ctx, body: LoginIn) -> Reply:
         raise refused.keeping_writes() from None
     new_hash = hash_password(body.password) if needs_rehash(account.password_hash) else None
     refresh_token = new_refresh_token()
-    accounts.start_session(
+    started = accounts.start_session(
         session=ctx.session,
-        user_id=account.user["id"],
+        account=account,
         refresh_hash=hash_refresh_token(refresh_token),
         email=body.email,
-        rehash=(account.identity_id, new_hash) if new_hash else None,
+        rehash=new_hash,
     )
+    if not started:  # the password changed (or the user was switched off) since it was read
+        raise errors.Unauthorized("The email or password is wrong.", error=None).keeping_writes()
     out = {"user": account.user, "tokens": _pair(account.user["id"], refresh_token)}
     return Reply(out, headers=NO_STORE)
 
@@ -217,20 +243,29 @@ def logout_all(ctx: Ctx) -> None:
 @api.route("POST", "/password", body=PasswordChange, response=TokensOut, errors=(403, 409, 429))
 def change_password(ctx: Ctx, body: PasswordChange) -> Reply:
     """Change the password: every other session ends, the returned pair is the only one."""
-    credentials = accounts.get_credentials(session=ctx.session, user_id=ctx.user_id)
-    if credentials is None:
+    check = accounts.count_password_check(session=ctx.session, user_id=ctx.user_id)
+    if check is None:
         raise errors.Unauthorized("The account no longer exists.")
     if body.current_password is None:
-        return _first_password(ctx, credentials, body.new_password)
-    confirm_password(session=ctx.session, credentials=credentials, password=body.current_password)
-    assert credentials.identity_id is not None  # a password matched
+        return _first_password(ctx, check, body.new_password)
+    confirm_password(check, body.current_password)
+    assert check.identity_id is not None  # a password matched
+    assert check.password_hash is not None
+    new_hash = hash_password(body.new_password)
+    if not accounts.lock_password(
+        session=ctx.session,
+        user_id=ctx.user_id,
+        identity_id=check.identity_id,
+        verified_hash=check.password_hash,
+    ):  # a concurrent change won: the password given is no longer the current one
+        raise errors.Forbidden("The password is wrong.")
     refresh_token = new_refresh_token()
     accounts.change_password(
         session=ctx.session,
         user_id=ctx.user_id,
-        identity_id=credentials.identity_id,
-        email=credentials.email,
-        password_hash=hash_password(body.new_password),
+        identity_id=check.identity_id,
+        email=check.email,
+        password_hash=new_hash,
         refresh_hash=hash_refresh_token(refresh_token),
     )
     return Reply(TokensOut(tokens=_pair(ctx.user_id, refresh_token)), headers=NO_STORE)
@@ -435,25 +470,155 @@ def unlink_identity(ctx: Ctx, provider: str) -> None:
         )
 
 
-def _first_password(ctx: Ctx, credentials: accounts.Credentials, new_password: str) -> Reply:
+def _first_password(ctx: Ctx, check: accounts.PasswordCheck, new_password: str) -> Reply:
     """`POST /v1/auth/password` without `current_password`: the first password of an account
     that has none (signed up with Google or Apple). Every session ends but the new one."""
-    if credentials.identity_id is not None:
+    if check.identity_id is not None:
         missing = errors.FieldError("current_password", "is required: the account has a password")
         raise errors.ValidationFailed([missing])
-    if credentials.email is None:
+    if check.email is None:
         raise errors.Conflict("The account has no email, which a password signs in with.")
     refresh_token = new_refresh_token()
     added = identities.add_password(
         session=ctx.session,
         user_id=ctx.user_id,
-        email=credentials.email,
+        email=check.email,
         password_hash=hash_password(new_password),
         refresh_hash=hash_refresh_token(refresh_token),
     )
     if not added:
         raise errors.Conflict("A password was set meanwhile: change it with current_password.")
     return Reply(TokensOut(tokens=_pair(ctx.user_id, refresh_token)), headers=NO_STORE)
+
+
+# --- account recovery and email verification (api-v1 §12) ----------------------------------
+# Codes: common.auth.codes; their SQL: common.db.recovery; the mails: common.mail.
+
+mail.require_settings()
+
+
+def _new_code(purpose: codes.Purpose) -> tuple[bytes, uuid.UUID, bytes]:
+    """A fresh code as stored (its hash), the id of the mail to carry it and its sealed copy:
+    the code itself exists nowhere else."""
+    code, mail_id = codes.new_code(), uuid.uuid4()
+    return codes.code_hash(purpose, code), mail_id, codes.seal(code, mail_id=mail_id)
+
+
+def _send_after_commit(ctx: Ctx, mail_id: uuid.UUID | None) -> None:
+    if mail_id is not None:
+        ctx.after_commit(lambda: mail.send_soon(mail_id))
+
+
+def _bad_code(status: int) -> errors.ApiError:
+    """A code that is wrong, expired, used or exhausted (or an email without an account):
+    401 where the code is the credential, 403 where an access token is."""
+    if status == 401:
+        return errors.Unauthorized("The email or code is wrong, expired or used.", error=None)
+    return errors.Forbidden("The code is wrong, expired or used; ask for a new one.")
+
+
+@api.route("POST", "/password-reset", public=True, body=PasswordResetIn, status=202, errors=(429,))
+def request_password_reset(ctx: Ctx, body: PasswordResetIn) -> Reply:
+    """Mail a password reset code to the email's account, if there is one (202 either way)."""
+    code_hash, mail_id, sealed = _new_code("password_reset")
+    request = recovery.request_reset(
+        session=ctx.session,
+        email=body.email,
+        code_hash=code_hash,
+        mail_id=mail_id,
+        sealed_code=sealed,
+    )
+    if request.attempts.failures > recovery.RESET_MAIL_LIMIT:
+        raise errors.TooManyRequests(
+            request.attempts.retry_after, "Too many reset requests for this email; try later."
+        ).keeping_writes()
+    _send_after_commit(ctx, request.mail_id)
+    return Reply(status=202, headers=NO_STORE)
+
+
+@api.route(
+    "POST",
+    "/password-reset/confirm",
+    public=True,
+    body=PasswordResetConfirm,
+    response=AuthOut,
+    errors=(401, 429),
+)
+def confirm_password_reset(ctx: Ctx, body: PasswordResetConfirm) -> Reply:
+    """Set a new password with a mailed code: every earlier session ends."""
+    client = client_address(ctx.request)
+    check = recovery.check_reset_code(
+        session=ctx.session,
+        email=body.email,
+        code_hash=codes.code_hash("password_reset", body.code),
+        client=client,
+    )
+    if check.blocked is not None:
+        raise errors.TooManyRequests(
+            check.blocked.retry_after, "Too many failed attempts from this address; try later."
+        )
+    if check.user_id is None or not check.matched:
+        if client is not None:
+            throttles.record_client_failure(session=ctx.session, client=client)
+        raise _bad_code(401).keeping_writes()
+    refresh_token = new_refresh_token()
+    user = recovery.finish_reset(
+        session=ctx.session,
+        user_id=check.user_id,
+        email=body.email,
+        password_hash=hash_password(body.new_password),
+        refresh_hash=hash_refresh_token(refresh_token),
+    )
+    out = {"user": dict(user), "tokens": _pair(check.user_id, refresh_token)}
+    return Reply(out, headers=NO_STORE)
+
+
+@api.route("POST", "/email-verification", status=202, errors=(409, 429))
+def request_email_verification(ctx: Ctx) -> Reply:
+    """Mail a code to the signed-in user's email address, to verify it."""
+    code_hash, mail_id, sealed = _new_code("email_verification")
+    state = recovery.request_verification(
+        session=ctx.session,
+        user_id=ctx.user_id,
+        code_hash=code_hash,
+        mail_id=mail_id,
+        sealed_code=sealed,
+    )
+    if state is None:
+        raise errors.Unauthorized("The account of this access token no longer exists.")
+    if not state.has_email:
+        raise errors.Conflict("The account has no email address.")
+    if state.verified:
+        raise errors.Conflict("The email address is already verified.")
+    assert state.attempts is not None  # counted: an unverified email
+    if state.attempts.failures > recovery.VERIFY_MAIL_LIMIT:
+        raise errors.TooManyRequests(
+            state.attempts.retry_after, "Too many verification mails for this email; try later."
+        ).keeping_writes()
+    _send_after_commit(ctx, state.mail_id)
+    return Reply(status=202)
+
+
+@api.route(
+    "POST",
+    "/email-verification/confirm",
+    body=EmailVerificationConfirm,
+    response=UserOut,
+    errors=(403,),
+)
+def confirm_email_verification(ctx: Ctx, body: EmailVerificationConfirm) -> Reply:
+    """Verify the signed-in user's email address with the mailed code."""
+    result = recovery.confirm_verification(
+        session=ctx.session,
+        user_id=ctx.user_id,
+        code_hash=codes.code_hash("email_verification", body.code),
+    )
+    if result is None:
+        raise errors.Unauthorized("The account of this access token no longer exists.")
+    user, _ = result
+    if not user["email_verified"]:
+        raise _bad_code(403).keeping_writes()
+    return Reply(user, headers=etag(user["version"]))
 
 
 @functions_framework.http

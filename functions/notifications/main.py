@@ -5,13 +5,14 @@ import uuid
 import flask
 import functions_framework
 
-from common import errors, push
+from common import errors, mail, push
 from common.auth.dispatch import authorize_dispatch
 from common.db import notifications as db
 from common.http import Api, Ctx
 from common.schemas.notifications import DeviceIn, DeviceOut, DevicePage, DispatchOut
 
 api = Api("notifications")
+mail.require_settings()  # dispatch sends the mails left in the outbox
 
 
 @api.route("PUT", "/devices", body=DeviceIn, response=DeviceOut)
@@ -46,7 +47,7 @@ def delete_device(ctx: Ctx, device_id: uuid.UUID) -> None:
     headers=("X-Dispatch-Token", "Authorization"),
 )
 def dispatch(ctx: Ctx) -> DispatchOut:
-    """Send due reminders and share events (Cloud Scheduler, every minute)."""
+    """Send due reminders, share events and mails left over (Cloud Scheduler, every minute)."""
     authorize_dispatch(ctx.request)
     totals = push.dispatch()
     return DispatchOut(sent=totals.sent, failed=totals.failed, pruned=totals.pruned)

@@ -81,15 +81,15 @@ def delete_me(ctx: Ctx, body: AccountDelete) -> None:
             require_nonce=False,
             max_age_s=FRESH_ID_TOKEN_S,
         )
-    credentials = accounts.get_credentials(session=ctx.session, user_id=ctx.user_id)
-    if credentials is None:
+    check = accounts.count_password_check(session=ctx.session, user_id=ctx.user_id)
+    if check is None:
         raise _gone()
     versions = ctx.if_match()
-    if versions is not None and credentials.version not in versions:
-        raise errors.PreconditionFailed()
+    if versions is not None and check.version not in versions:
+        raise errors.PreconditionFailed()  # rolls back: the check was not made, nor counted
     if identity is None:
         assert body.password is not None  # AccountDelete: one way or the other
-        confirm_password(session=ctx.session, credentials=credentials, password=body.password)
+        confirm_password(check, body.password)
     else:
         owner = identities.identity_owner(
             session=ctx.session, provider=AuthProvider(identity.provider), subject=identity.subject
@@ -97,7 +97,7 @@ def delete_me(ctx: Ctx, body: AccountDelete) -> None:
         if owner != ctx.user_id:
             name = providers.NAMES[identity.provider]
             raise errors.Forbidden(f"This {name} account is not linked to yours.")
-    db.delete_user(session=ctx.session, user_id=ctx.user_id, email=credentials.email)
+    db.delete_user(session=ctx.session, user_id=ctx.user_id, email=check.email)
 
 
 @functions_framework.http

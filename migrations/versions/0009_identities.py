@@ -12,7 +12,7 @@ again repairs it. Until now only registration made identities, one password iden
 so no existing rows collide.
 
 Revision ID: 0009_identities
-Revises: 0007_email_verified
+Revises: 0008_recovery
 Create Date: 2026-12-02 10:00:00.000000
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from migrations.online import create_index
 
 revision: str = "0009_identities"
-down_revision: str | None = "0007_email_verified"
+down_revision: str | None = "0008_recovery"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -376,6 +376,7 @@ GHOST_BODIES = {
     # account must still find no account
     "/v1/auth/identities": {"provider": "google", "id_token": GOOGLE.token(exp=2**31 - 1)},
     "/v1/notifications/devices": {"token": "ghost:APA91bX", "platform": "web"},
+    "/v1/auth/email-verification/confirm": {"code": "12345678"},
 }
 GHOST_BODIES_BY_COLLECTION = {**BODIES, "tags": {"name": "ghost tag"}, "auth": None}
 

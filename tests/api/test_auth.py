@@ -23,7 +23,7 @@ import pytest
 from argon2 import PasswordHasher
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from werkzeug.test import Client
 
 from common.auth import passwords
@@ -61,6 +61,12 @@ def refresh(client: Client, token: str) -> Any:
 
 def me(client: Client, access_token: str) -> Any:
     return client.get("/v1/users/me", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def email_key(engine: Engine, email: str) -> bytes:
+    """The throttle key of an email, as the database computes it."""
+    with engine.connect() as conn:
+        return bytes(conn.execute(select(email_subject(email))).scalar_one())
 
 
 def throttle_failures(engine: Engine, kind: str, subject: bytes) -> int | None:
@@ -383,7 +389,7 @@ def test_the_sixth_bad_login_in_a_row_is_429(client: Client, engine: Engine, que
     assert 0 < int(response.headers["Retry-After"]) <= 900
     # the right password does not get through either, and is not even checked
     assert_problem(login(client, account.email, account.password, headers=edge), 429)
-    assert throttle_failures(engine, "email", email_subject(account.email)) == 7
+    assert throttle_failures(engine, "email", email_key(engine, account.email)) == 7
 
 
 def test_unknown_emails_are_throttled_the_same_way(client: Client) -> None:
@@ -404,7 +410,7 @@ def test_a_success_resets_the_email_count(client: Client, engine: Engine) -> Non
     for _ in range(4):
         assert login(client, account.email, "not-the-password").status_code == 401
     assert login(client, account.email, account.password).status_code == 200
-    assert throttle_failures(engine, "email", email_subject(account.email)) is None
+    assert throttle_failures(engine, "email", email_key(engine, account.email)) is None
     statuses = [login(client, account.email, "not-it").status_code for _ in range(5)]
     assert statuses == [401] * 5
 
@@ -413,7 +419,7 @@ def test_a_finished_window_starts_over(client: Client, engine: Engine) -> None:
     account = register(client)
     for _ in range(6):
         login(client, account.email, "not-the-password")
-    end_window(engine, "email", email_subject(account.email))
+    end_window(engine, "email", email_key(engine, account.email))
     assert login(client, account.email, account.password).status_code == 200
 
 
@@ -452,7 +458,7 @@ def test_twenty_parallel_bad_logins_count_exactly_twenty(
     # each attempt is counted before its password check, one after the other on the row:
     # exactly five checks ran, the other fifteen were refused unchecked
     assert statuses == [401] * 5 + [429] * 15
-    assert throttle_failures(engine, "email", email_subject(account.email)) == 20
+    assert throttle_failures(engine, "email", email_key(engine, account.email)) == 20
     assert throttle_failures(engine, "client", client_subject(address)) == 20
 
 
@@ -654,7 +660,7 @@ def test_logout_all_ends_every_session(client: Client, queries: Any) -> None:
     stranger = register(client)
     response = client.post("/v1/auth/logout-all", headers=account.headers)
     assert response.status_code == 204
-    assert queries() == 1
+    assert queries() == 2  # the revocation lock, then the delete
     for token in [account.refresh_token] + [s["refresh_token"] for s in sessions]:
         assert_problem(refresh(client, token), 401)
     assert refresh(client, stranger.refresh_token).status_code == 200
@@ -706,7 +712,7 @@ def test_a_wrong_current_password_is_403_and_changes_nothing(client: Client, que
     account = register(client)
     response = change_password(client, account, "not-the-password", strong_password())
     assert_problem(response, 403)
-    assert queries() == 2
+    assert queries() == 1  # the check counted and the credentials read, in one statement
     assert refresh(client, account.refresh_token).status_code == 200
     assert login(client, account.email, account.password).status_code == 200
 

@@ -697,7 +697,7 @@ def test_a_password_less_account_sets_its_first_password(client: Client, queries
     password = strong_password()
     response = set_password(client, headers, password)
     assert response.status_code == 200, response.get_data(as_text=True)
-    assert queries() == 2  # the credentials, then the password with the new session
+    assert queries() == 3  # the credentials, the revocation lock, the password with the session
     tokens = response.get_json()["tokens"]
     # every earlier session ended; the returned pair is the live one
     old = client.post("/v1/auth/refresh", json={"refresh_token": social["tokens"]["refresh_token"]})

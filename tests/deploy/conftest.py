@@ -22,7 +22,8 @@ DEPLOY_ENV = {
     "SEALY_PROJECT": "sealy-test-123",
     "SEALY_REGION": "europe-west1",
     "SEALY_API_HOST": "api.example.com",
-    "SEALY_SECRET_VERSIONS": "jwt-signing-key=7,jwt-public-keys=5,cursor-secret=3,dispatch-token=2",
+    "SEALY_SECRET_VERSIONS": "jwt-signing-key=7,jwt-public-keys=5,cursor-secret=3,dispatch-token=2,"
+    "code-secret=4,smtp-password=6",
     "SEALY_JWT_SIGNING_KID": "2026-11",
 }
 

@@ -13,15 +13,17 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from common.config import get_settings
-from common.db import housekeeping, throttles
+from common.db import housekeeping, outbox, throttles
 from common.db.feeds import PURGE_MARGIN
 from common.db.models import (
+    AuthCode,
     AuthSession,
     Device,
     DevicePlatform,
     FeedEntry,
     IdempotencyKey,
     LoginThrottle,
+    OutboxMail,
     PushDelivery,
     RefreshToken,
     ShareEvent,
@@ -98,6 +100,28 @@ def test_purge_deletes_only_finished_rows(session: Session) -> None:
         failures=3,
         window_started_at=now - timedelta(minutes=14),
     )
+    mail_window_passed = LoginThrottle(
+        kind="reset",
+        subject=throttles.client_subject(str(uuid.uuid4())),
+        failures=3,
+        window_started_at=now - timedelta(minutes=61),
+    )
+    mail_window_current = LoginThrottle(  # 16 minutes: past a login window, not a mail one
+        kind="reset",
+        subject=throttles.client_subject(str(uuid.uuid4())),
+        failures=3,
+        window_started_at=now - timedelta(minutes=16),
+    )
+    code = {"user_id": user.id, "code_hash": b"h" * 32, "email": user.email}
+    expired_code = AuthCode(**code, purpose="password_reset", expires_at=now - timedelta(seconds=1))
+    live_code = AuthCode(
+        **code, purpose="email_verification", expires_at=now + timedelta(minutes=1)
+    )
+    letter = {"user_id": user.id, "kind": "password_reset", "recipient": "x", "expires_at": now}
+    sent_long_ago = OutboxMail(**letter, state="sent", updated_at=now - outbox.RETENTION - DAY)
+    sent_lately = OutboxMail(**letter, state="sent", updated_at=now - DAY)
+    # unfinished: kept whatever its age (dispatch closes it first)
+    stuck = OutboxMail(**letter, state="handed_over", updated_at=now - outbox.RETENTION - DAY)
     old_key = idempotency_key(user.id, now=now, age=timedelta(hours=25))
     live_key = idempotency_key(user.id, now=now, age=timedelta(hours=23))
     todo = Todo(user_id=user.id, title="x")
@@ -123,8 +147,10 @@ def test_purge_deletes_only_finished_rows(session: Session) -> None:
     new_entry = FeedEntry(**feed, item_id=uuid.uuid4(), changed_at=now - sync_retention + DAY)
     gone = [ended, ended_old, ended_current, live_rotated_expired, old_window, old_key]
     gone += [processed_long_ago, untouched, old_receipt, old_entry]
+    gone += [mail_window_passed, expired_code, sent_long_ago]
     kept = [live, live_rotated, live_current, current_window, live_key]
     kept += [processed_lately, pending, recent, new_receipt, new_entry]
+    kept += [mail_window_current, live_code, sent_lately, stuck]
     session.add_all(gone + kept)
     session.flush()
     keys = {id(row): session.identity_key(instance=row) for row in gone + kept}

@@ -6,8 +6,9 @@ in its own process, its stdout (the JSON log, one object per line) and stderr ca
 files, read once the process has exited (so nothing it wrote is still on its way). A client
 then registers, logs in (also with a wrong password), refreshes (also a reused token),
 changes its password, uses todos, memos and contacts (with emails in them), shares by email,
-registers a push device, provokes errors, and deletes its account. Every secret and address
-it sent or received is then looked for in everything the process wrote.
+registers a push device, provokes errors, resets its password and verifies its email with
+mailed codes (through the session's SMTP server), and deletes its account. Every secret,
+code and address it sent or received is then looked for in everything the process wrote.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 
 from tests.servers import ROOT, ServerProcess, free_port, server_process
+from tests.smtp_stub import SmtpStub
 
 pytestmark = pytest.mark.api
 
@@ -119,7 +121,7 @@ class Session:
         return value
 
 
-def full_run(s: Session) -> None:
+def full_run(s: Session, smtp: SmtpStub) -> None:
     """Every function, the happy paths and the refusals, as a client would."""
     x = os.urandom(4).hex()
     alice = s.email(f"Alice.Log-{x}@Example.com")
@@ -192,25 +194,41 @@ def full_run(s: Session) -> None:
     expect(401, "POST", "/v1/notifications/dispatch", **dispatch)
     expect(204, "DELETE", f"{devices}/{added['id']}", token=token)
 
+    expect(202, "POST", "/v1/auth/password-reset", {"email": alice.upper()})
+    expect(202, "POST", "/v1/auth/password-reset", {"email": s.email(f"nobody-{x}@example.org")})
+    code = s.password(smtp.mail_to(alice)[0].code)
+    third = s.password(f"third-Pw-{x}-w6")
+    reset = {"email": alice, "code": f"{(int(code) + 1) % 10**8:08d}", "new_password": third}
+    expect(401, "POST", "/v1/auth/password-reset/confirm", reset)
+    reset["code"] = code
+    token = expect(200, "POST", "/v1/auth/password-reset/confirm", reset)["tokens"]["access_token"]
+    bob_token = bobs["tokens"]["access_token"]
+    expect(202, "POST", "/v1/auth/email-verification", token=bob_token)
+    bob_code = s.password(smtp.mail_to(bob)[0].code)
+    verify = "/v1/auth/email-verification/confirm"
+    expect(403, "POST", verify, {"code": f"{(int(bob_code) + 1) % 10**8:08d}"}, token=bob_token)
+    expect(200, "POST", verify, {"code": bob_code}, token=bob_token)
+    expect(409, "POST", "/v1/auth/email-verification", token=bob_token)
+
     expect(403, "DELETE", "/v1/users/me", {"password": wrong}, token=token)
-    expect(204, "DELETE", "/v1/users/me", {"password": second}, token=token)
+    expect(204, "DELETE", "/v1/users/me", {"password": third}, token=token)
     expect(200, "GET", "/v1/todos", token=token)  # a token outliving its account: no rows
     expect(401, "POST", "/v1/todos", {"title": "late"}, token=token)
 
 
 def test_the_log_of_a_full_run_holds_no_secret_and_no_email(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, smtp: SmtpStub
 ) -> None:
     with gateway_process(tmp_path) as server:
         session = Session(server.base)
-        full_run(session)
+        full_run(session, smtp)
     output = server.output()  # the gateway has exited: everything it wrote is in the files
 
     lines = server.stdout.read_text().splitlines()
     records = [json.loads(line) for line in lines]  # the structured log: JSON lines only
     requests = [r for r in records if "httpRequest" in r]
     assert len(requests) >= len(session.statuses)  # every request has its line
-    assert {r["status"] for r in requests} >= {200, 201, 204, 401, 403, 404, 409, 422}
+    assert {r["status"] for r in requests} >= {200, 201, 202, 204, 401, 403, 404, 409, 422}
     assert any(r.get("user_id") for r in requests)
 
     assert len(session.secrets) >= 12  # passwords, access/refresh tokens, push token, secret

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from common.config import DEV_CURSOR_SECRET, Settings
+from common.config import DEV_CODE_SECRET, DEV_CURSOR_SECRET, Settings
 
 pytestmark = pytest.mark.unit
 
@@ -44,6 +44,9 @@ def test_a_complete_production_config_is_accepted() -> None:
         ({"debug": True}, "DEBUG must be off"),
         ({"cursor_secret": DEV_CURSOR_SECRET}, "CURSOR_SECRET is the dev default"),
         ({"cursor_secret": "short"}, "at least 32 characters"),
+        ({"code_secret": DEV_CODE_SECRET}, "CODE_SECRET is the dev default"),
+        ({"code_secret": "short"}, "CODE_SECRET must be at least 32 characters"),
+        ({"smtp_starttls": False}, "SMTP_STARTTLS must be on"),
         ({"jwt_public_keys": None}, "JWT_PUBLIC_KEYS is required"),
         ({"jwt_public_keys": json.dumps({"dev-abc": "pem"})}, "holds a dev key"),
         ({"jwt_signing_kid": "dev-abc"}, "JWT_SIGNING_KID is a dev key"),
