@@ -15,7 +15,8 @@
 # --dry-run stages and prints the commands, one per line, without calling gcloud.
 #
 # Configuration (SEALY_PROJECT, SEALY_REGION, SEALY_API_HOST, SEALY_SECRET_VERSIONS,
-# SEALY_JWT_SIGNING_KID, SEALY_FIREBASE_PROJECT, SEALY_CORS_ORIGINS) comes from the
+# SEALY_JWT_SIGNING_KID, SEALY_FIREBASE_PROJECT, SEALY_CORS_ORIGINS, SEALY_GOOGLE_CLIENT_IDS,
+# SEALY_APPLE_CLIENT_IDS, SEALY_SMTP_HOST/PORT/USER/FROM) comes from the
 # environment, then from $SEALY_DEPLOY_ENV (default .sealy/deploy.env, written by
 # `terraform -chdir=infra output -raw deploy_env`). See docs/deployment.md.
 set -euo pipefail

@@ -37,6 +37,12 @@ locals {
           scheduler_service_account = google_service_account.scheduler.email
           firebase_project          = local.firebase_project
           cors_origins              = join(",", var.cors_origins)
+          google_client_ids         = join(",", var.google_client_ids)
+          apple_client_ids          = join(",", var.apple_client_ids)
+          smtp_host                 = var.smtp_host
+          smtp_port                 = var.smtp_port
+          smtp_user                 = var.smtp_user
+          smtp_from                 = var.smtp_from
         })
       } : key => value if value != ""
     }

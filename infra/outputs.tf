@@ -43,5 +43,11 @@ output "deploy_env" {
     SEALY_JWT_SIGNING_KID=${var.jwt_signing_kid}
     SEALY_FIREBASE_PROJECT=${local.firebase_project}
     SEALY_CORS_ORIGINS=${join(",", var.cors_origins)}
+    SEALY_GOOGLE_CLIENT_IDS=${join(",", var.google_client_ids)}
+    SEALY_APPLE_CLIENT_IDS=${join(",", var.apple_client_ids)}
+    SEALY_SMTP_HOST=${var.smtp_host}
+    SEALY_SMTP_PORT=${var.smtp_port}
+    SEALY_SMTP_USER=${var.smtp_user}
+    SEALY_SMTP_FROM=${var.smtp_from}
   EOT
 }

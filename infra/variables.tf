@@ -132,6 +132,40 @@ variable "cors_origins" {
   }
 }
 
+variable "google_client_ids" {
+  description = "Client ids whose Google ID tokens sign in (GOOGLE_CLIENT_IDS of auth and users): the Android, iOS and web clients. Empty: Google sign-in is refused."
+  type        = list(string)
+  default     = []
+}
+
+variable "apple_client_ids" {
+  description = "Client ids whose Apple ID tokens sign in (APPLE_CLIENT_IDS of auth and users): the app's bundle id and the Services ID. Empty: Apple sign-in is refused."
+  type        = list(string)
+  default     = []
+}
+
+variable "smtp_host" {
+  description = "The mail relay for reset and verification codes (SMTP_HOST of auth and notifications; both refuse to start without it)."
+  type        = string
+}
+
+variable "smtp_port" {
+  description = "The relay's port (SMTP_PORT); STARTTLS is required."
+  type        = number
+  default     = 587
+}
+
+variable "smtp_user" {
+  description = "The relay's user name (SMTP_USER); its password is the smtp-password secret. Empty: no AUTH."
+  type        = string
+  default     = ""
+}
+
+variable "smtp_from" {
+  description = "The sender of the codes' mails (SMTP_FROM), e.g. \"Sealy <no-reply@example.com>\"."
+  type        = string
+}
+
 variable "alert_emails" {
   description = "Addresses that receive alert notifications."
   type        = list(string)

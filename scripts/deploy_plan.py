@@ -17,6 +17,12 @@ which `terraform output -raw deploy_env` writes):
     SEALY_JWT_SIGNING_KID   key id of the current signing key (functions that sign tokens)
     SEALY_FIREBASE_PROJECT  optional; Firebase project for push (default: SEALY_PROJECT)
     SEALY_CORS_ORIGINS      optional; browser origins allowed (CORS_ORIGINS), comma-separated
+    SEALY_GOOGLE_CLIENT_IDS optional; Sign in with Google's client ids, comma-separated
+    SEALY_APPLE_CLIENT_IDS  optional; Sign in with Apple's client ids (bundle id, Services ID)
+    SEALY_SMTP_HOST         the mail relay (functions that mail codes: required)
+    SEALY_SMTP_PORT         optional; its port (default 587, STARTTLS)
+    SEALY_SMTP_USER         optional; the relay's user name (SMTP_PASSWORD is a secret)
+    SEALY_SMTP_FROM         the sender, e.g. "Sealy <no-reply@example.com>" (required with it)
 
 Every deploy labels the function `sealy-deploy=<digest>`: a digest of the deploy command
 (settings, environment, secrets and the source object, which is named by the staged
@@ -57,6 +63,12 @@ class DeployConfig:
     jwt_signing_kid: str | None
     firebase_project: str
     cors_origins: str = ""
+    google_client_ids: str = ""
+    apple_client_ids: str = ""
+    smtp_host: str = ""
+    smtp_port: str = "587"
+    smtp_user: str = ""
+    smtp_from: str = ""
 
 
 def secret_env_name(secret: str) -> str:
@@ -86,9 +98,15 @@ def read_config(names: list[str], env: Mapping[str, str], cfg: dict[str, Any]) -
         for secret in functions[name]["secrets"]:
             if secret not in versions and env.get("SEALY_SECRET_VERSIONS"):
                 problems.append(f"SEALY_SECRET_VERSIONS has no version for {secret!r} ({name})")
-        needs_kid = any("${jwt_signing_kid}" in v for v in functions[name].get("env", {}).values())
-        if needs_kid and not env.get("SEALY_JWT_SIGNING_KID"):
+        templates = " ".join(functions[name].get("env", {}).values())
+        if "${jwt_signing_kid}" in templates and not env.get("SEALY_JWT_SIGNING_KID"):
             problems.append(f"SEALY_JWT_SIGNING_KID is not set ({name} signs tokens)")
+        for placeholder, var in (
+            ("smtp_host", "SEALY_SMTP_HOST"),
+            ("smtp_from", "SEALY_SMTP_FROM"),
+        ):
+            if f"${{{placeholder}}}" in templates and not env.get(var):
+                problems.append(f"{var} is not set ({name} mails codes)")
     if problems:
         raise StageError(
             "deploy configuration incomplete:\n  - "
@@ -103,10 +121,19 @@ def read_config(names: list[str], env: Mapping[str, str], cfg: dict[str, Any]) -
         secret_versions=versions,
         jwt_signing_kid=env.get("SEALY_JWT_SIGNING_KID") or None,
         firebase_project=env.get("SEALY_FIREBASE_PROJECT") or project,
-        cors_origins=",".join(
-            o.strip() for o in env.get("SEALY_CORS_ORIGINS", "").split(",") if o.strip()
-        ),
+        cors_origins=_listed(env.get("SEALY_CORS_ORIGINS", "")),
+        google_client_ids=_listed(env.get("SEALY_GOOGLE_CLIENT_IDS", "")),
+        apple_client_ids=_listed(env.get("SEALY_APPLE_CLIENT_IDS", "")),
+        smtp_host=env.get("SEALY_SMTP_HOST", ""),
+        smtp_port=env.get("SEALY_SMTP_PORT") or "587",
+        smtp_user=env.get("SEALY_SMTP_USER", ""),
+        smtp_from=env.get("SEALY_SMTP_FROM", ""),
     )
+
+
+def _listed(text: str) -> str:
+    """A comma-separated list, its entries trimmed and the empty ones dropped."""
+    return ",".join(part.strip() for part in text.split(",") if part.strip())
 
 
 def render(template: str, variables: Mapping[str, object]) -> str:
@@ -150,6 +177,12 @@ def template_variables(
         "scheduler_service_account": sa_email(names["scheduler_service_account"], conf.project),
         "firebase_project": conf.firebase_project,
         "cors_origins": conf.cors_origins,
+        "google_client_ids": conf.google_client_ids,
+        "apple_client_ids": conf.apple_client_ids,
+        "smtp_host": conf.smtp_host,
+        "smtp_port": conf.smtp_port,
+        "smtp_user": conf.smtp_user,
+        "smtp_from": conf.smtp_from,
     }
 
 

@@ -25,6 +25,8 @@ DEPLOY_ENV = {
     "SEALY_SECRET_VERSIONS": "jwt-signing-key=7,jwt-public-keys=5,cursor-secret=3,dispatch-token=2,"
     "code-secret=4,smtp-password=6",
     "SEALY_JWT_SIGNING_KID": "2026-11",
+    "SEALY_SMTP_HOST": "smtp.example.com",
+    "SEALY_SMTP_FROM": "Sealy <no-reply@example.com>",
 }
 
 

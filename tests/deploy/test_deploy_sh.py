@@ -255,3 +255,54 @@ def test_cors_origins_reach_every_function_exactly(tmp_path: Path) -> None:
     assert deploys
     for command in deploys:
         assert key_values(flags(command)["set-env-vars"])["CORS_ORIGINS"] == origins
+
+
+def deployed_envs(env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each function's environment as `deploy.sh all --dry-run` would deploy it."""
+    result = run_deploy("all", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    found = {}
+    for line in result.stdout.splitlines():
+        if " deploy " in line:
+            command = shlex.split(line)
+            name = command[command.index("deploy") + 1]
+            found[name] = key_values(flags(command)["set-env-vars"])
+    return found
+
+
+SIGN_IN = ("GOOGLE_CLIENT_IDS", "APPLE_CLIENT_IDS")
+MAIL = ("SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_FROM")
+
+
+def test_sign_in_and_mail_settings_reach_the_functions_that_use_them(tmp_path: Path) -> None:
+    env = {
+        **DEPLOY_ENV,
+        "SEALY_BUILD_DIR": str(tmp_path),
+        "SEALY_GOOGLE_CLIENT_IDS": "a.apps.googleusercontent.com, b.apps.googleusercontent.com",
+        "SEALY_APPLE_CLIENT_IDS": "com.example.sealy",
+        "SEALY_SMTP_USER": "sealy",
+    }
+    values = {
+        "GOOGLE_CLIENT_IDS": "a.apps.googleusercontent.com,b.apps.googleusercontent.com",
+        "APPLE_CLIENT_IDS": "com.example.sealy",
+        "SMTP_HOST": "smtp.example.com",
+        "SMTP_PORT": "587",
+        "SMTP_USER": "sealy",
+        "SMTP_FROM": "Sealy <no-reply@example.com>",
+    }
+    uses = {"auth": SIGN_IN + MAIL, "users": SIGN_IN, "notifications": MAIL}
+    envs = deployed_envs(env)
+    assert set(uses) <= set(envs)
+    for name, deployed in envs.items():
+        for key, value in values.items():
+            assert deployed.get(key) == (value if key in uses.get(name, ()) else None), (name, key)
+
+
+def test_a_function_that_mails_needs_a_relay_and_a_sender(tmp_path: Path) -> None:
+    env = {**DEPLOY_ENV, "SEALY_BUILD_DIR": str(tmp_path)}
+    del env["SEALY_SMTP_HOST"], env["SEALY_SMTP_FROM"]
+    result = run_deploy("auth", "--dry-run", env=env)
+    assert result.returncode != 0
+    assert "SEALY_SMTP_HOST is not set (auth mails codes)" in result.stderr
+    assert "SEALY_SMTP_FROM is not set (auth mails codes)" in result.stderr
+    assert run_deploy("todos", "--dry-run", env=env).returncode == 0

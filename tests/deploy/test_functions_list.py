@@ -77,6 +77,8 @@ def test_templates_use_only_known_placeholders(catalog: dict[str, Any], plan: Mo
             "SEALY_SECRET_VERSIONS": "jwt-signing-key=1,jwt-public-keys=1,cursor-secret=1,"
             "dispatch-token=1,code-secret=1,smtp-password=1",
             "SEALY_JWT_SIGNING_KID": "k",
+            "SEALY_SMTP_HOST": "smtp.example.com",
+            "SEALY_SMTP_FROM": "Sealy <no-reply@example.com>",
         },
         catalog,
     )
