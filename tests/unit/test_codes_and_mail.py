@@ -52,6 +52,9 @@ def prod(**overrides: object) -> Settings:
         "smtp_host": "smtp.example.com",
         "smtp_from": "Sealy <no-reply@example.com>",
         "code_secret": "s" * 40,
+        # the real key URLs: the run's environment points them at the suite's stand-ins
+        "google_jwks_url": "https://www.googleapis.com/oauth2/v3/certs",
+        "apple_jwks_url": "https://appleid.apple.com/auth/keys",
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
