@@ -39,9 +39,11 @@ APP_NAME = "sealy"
 # Rounds per dispatch call: at most MAX_ROUNDS * SEND_BATCH messages (5000) a minute, and
 # at most 1 + 4 * MAX_ROUNDS statements. Whatever is left waits for the next call.
 MAX_ROUNDS = 10
-# No new round starts after this long, so a call ends well inside the function's timeout
-# (120 s) even when FCM is slow: one round can take an HTTP timeout (FCM_TIMEOUT_S) per try,
-# and firebase-admin tries a 500/503 up to five times.
+# No new round starts after this long. A round that started just before it can still take
+# one HTTP timeout (FCM_TIMEOUT_S) per try, and firebase-admin's retry policy allows one
+# connect retry, one read retry and four 500/503 retries (backoff 0.5 s doubling): ~77 s at
+# worst, so 45 + 77 s can pass the function's 90 s timeout (functions.json) in the worst
+# case, when FCM answers every try slowly (docs/deployment.md, what only the cloud shows).
 ROUNDS_DEADLINE_S = 45.0
 FCM_TIMEOUT_S = 10  # per HTTP request to FCM (firebase-admin's default is 120 s)
 RECORD_ATTEMPTS = 3
