@@ -11,6 +11,7 @@ sleeping.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from werkzeug.test import Client
 
 from tests.api.helpers import live, login_outlived, run_together, wait_for
 from tests.factories import Account, register, strong_password
+from tests.identity_providers import GOOGLE
 
 pytestmark = pytest.mark.api
 
@@ -90,39 +92,77 @@ def session_ids(engine: Engine, user_id: str) -> list[str]:
         return [str(r) for r in rows]
 
 
-def login_during_logout_all(client: Client, gateway: Any, engine: Engine) -> bool:
-    """One try: logout-all held by a lock on one of the sessions it deletes while a login goes;
-    whether the login answered before logout-all could finish and its session outlived it."""
-    account = register(client)
-    (registration_session,) = session_ids(engine, account.id)
+def sign_in_during_logout_all(
+    client: Client, gateway: Any, engine: Engine, account: Account, sign_in: Callable[[], Any]
+) -> bool:
+    """One try: logout-all held by a lock on one of the account's sessions (it deletes them
+    all) while `sign_in()` goes; whether the sign-in answered before logout-all could finish
+    and its session outlived it."""
+    (first_session,) = session_ids(engine, account.id)
     results: dict[str, Any] = {}
 
     def logout_all() -> None:
         results["logout_all"] = Client(gateway).post("/v1/auth/logout-all", headers=account.headers)
 
-    def new_login() -> None:
-        results["login"] = login(Client(gateway), account.email, account.password)
+    def new_sign_in() -> None:
+        results["sign_in"] = sign_in()
 
     waiting = "wait_event_type = 'Lock'"
     with engine.connect() as holder:
         holder.execute(
-            text("SELECT 1 FROM auth_sessions WHERE id = :s FOR UPDATE"),
-            {"s": registration_session},
+            text("SELECT 1 FROM auth_sessions WHERE id = :s FOR UPDATE"), {"s": first_session}
         )
-        first, second = threading.Thread(target=logout_all), threading.Thread(target=new_login)
+        first, second = threading.Thread(target=logout_all), threading.Thread(target=new_sign_in)
         first.start()
         assert wait_for(lambda: api_backends(engine, waiting) == 1)
         second.start()
-        # the login either answers now, or waits for logout-all to finish
-        assert wait_for(lambda: "login" in results or api_backends(engine, waiting) == 2)
-        answered_first = "login" in results
+        # the sign-in either answers now, or waits for logout-all to finish
+        assert wait_for(lambda: "sign_in" in results or api_backends(engine, waiting) == 2)
+        answered_first = "sign_in" in results
         holder.rollback()  # logout-all goes on
     first.join(timeout=60)
     second.join(timeout=60)
     assert results["logout_all"].status_code == 204
-    assert results["login"].status_code == 200
+    assert results["sign_in"].status_code == 200, results["sign_in"].get_data(as_text=True)
     assert not live(client, account.refresh_token)
-    return answered_first and live(client, results["login"].get_json()["tokens"]["refresh_token"])
+    signed_in = results["sign_in"].get_json()["tokens"]["refresh_token"]
+    return answered_first and live(client, signed_in)
+
+
+def login_during_logout_all(client: Client, gateway: Any, engine: Engine) -> bool:
+    account = register(client)
+    return sign_in_during_logout_all(
+        client,
+        gateway,
+        engine,
+        account,
+        lambda: login(Client(gateway), account.email, account.password),
+    )
+
+
+def google_sign_in_during_logout_all(client: Client, gateway: Any, engine: Engine) -> bool:
+    """The same with Sign in with Google: an account made by a Google sign-up, signing in
+    again with a new ID token of the same Google user."""
+    claims = GOOGLE.claims()
+    signed_up = client.post("/v1/auth/google", json={"id_token": GOOGLE.sign(claims)})
+    assert signed_up.status_code == 201, signed_up.get_data(as_text=True)
+    body = signed_up.get_json()
+    tokens = body["tokens"]
+    account = Account(
+        id=body["user"]["id"],
+        email=claims["email"],
+        password="",  # noqa: S106 (a password-less account)
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+    )
+    again = GOOGLE.sign({**claims, "iat": claims["iat"] + 1})
+    return sign_in_during_logout_all(
+        client,
+        gateway,
+        engine,
+        account,
+        lambda: Client(gateway).post("/v1/auth/google", json={"id_token": again}),
+    )
 
 
 def test_a_login_that_answered_during_logout_all_does_not_outlive_it(
@@ -133,3 +173,12 @@ def test_a_login_that_answered_during_logout_all_does_not_outlive_it(
     not survive it (one that waited for it is a sign-in after it, and lives)."""
     survivors = [n for n in range(20) if login_during_logout_all(client, gateway, engine)]
     assert survivors == [], f"sessions that logged in before logout-all outlived it: {survivors}"
+
+
+def test_a_google_sign_in_that_answered_during_logout_all_does_not_outlive_it(
+    client: Client, gateway: Any, engine: Engine
+) -> None:
+    """Every way in counts as a login for a revocation: a Google sign-in held the same way."""
+    tries = range(20)
+    survivors = [n for n in tries if google_sign_in_during_logout_all(client, gateway, engine)]
+    assert survivors == [], f"Google sign-ins before logout-all outlived it: {survivors}"
