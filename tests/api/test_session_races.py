@@ -151,7 +151,7 @@ def google_sign_in_during_logout_all(client: Client, gateway: Any, engine: Engin
     account = Account(
         id=body["user"]["id"],
         email=claims["email"],
-        password="",  # noqa: S106 (a password-less account)
+        password="",  # a password-less account
         access_token=tokens["access_token"],
         refresh_token=tokens["refresh_token"],
     )
