@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -41,15 +42,39 @@ pytestmark = pytest.mark.deploy
 
 VENVS = REPO / ".sealy" / "deploy-test-venvs"
 STARTUP_DEADLINE_S = 120.0  # only bounds a hang; nothing asserts on how long start-up takes
+PORT_TRIES = 3  # starts of one server when another process took its free port
 
 
 @dataclass
 class Server:
+    """One staged function's server. `marker` is its RELEASE, which its health route
+    reports as `version`: how an answer is known to come from this server, not from
+    another process that took the same free port first (the machine is shared)."""
+
     name: str
-    port: int
-    process: subprocess.Popen[bytes]
+    marker: str
+    command: list[str]
+    cwd: Path
+    env: dict[str, str]
     log: Path
     handle: IO[bytes]
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start on a port free now; `wait_for_health` starts again if it was taken."""
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [*self.command, f"--port={self.port}"],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+        )
+
+    def running(self) -> subprocess.Popen[bytes]:
+        assert self.process is not None
+        return self.process
 
 
 def _uv() -> str | None:
@@ -130,62 +155,74 @@ def servers(
         for name in functions:
             stage.stage(name, build)
             venv = venv_for(build / name / "requirements.txt")
-            port = free_port()
             log = logs / f"{name}.log"
-            handle = log.open("wb")
+            marker = f"staged-{name}-{secrets.token_hex(8)}"
             env = {
                 "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
                 "HOME": os.environ.get("HOME", "/tmp"),
                 "ENV": "test",
+                "RELEASE": marker,
                 "DATABASE_URL": database_url,
                 "PYTHONDONTWRITEBYTECODE": "1",  # leave the staged folder (and its hash) as is
                 "THREADS": str(functions[name]["threads"]),
             }
-            process = subprocess.Popen(
-                [
-                    str(venv / "bin" / "functions-framework"),
-                    f"--source={build / name / 'main.py'}",
-                    f"--target={functions[name]['entry_point']}",
-                    "--host=127.0.0.1",
-                    f"--port={port}",
-                ],
-                cwd=build / name,
-                env=env,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-            )
-            started[name] = Server(name, port, process, log, handle)
+            command = [
+                str(venv / "bin" / "functions-framework"),
+                f"--source={build / name / 'main.py'}",
+                f"--target={functions[name]['entry_point']}",
+                "--host=127.0.0.1",
+            ]
+            server = Server(name, marker, command, build / name, env, log, log.open("wb"))
+            server.start()
+            started[name] = server
         yield started
     finally:
         for server in started.values():
-            server.process.send_signal(signal.SIGINT)  # gunicorn: quick shutdown
+            server.running().send_signal(signal.SIGINT)  # gunicorn: quick shutdown
         for server in started.values():
             try:
-                server.process.wait(timeout=20)
+                server.running().wait(timeout=20)
             except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait()
+                server.running().kill()
+                server.running().wait()
             server.handle.close()
 
 
+def ours(server: Server, body: bytes) -> bool:
+    """Whether a health answer came from `server` (its marker), not another process's."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and payload.get("version") == server.marker
+
+
 def wait_for_health(server: Server) -> tuple[int, bytes]:
-    url = f"http://127.0.0.1:{server.port}/v1/{server.name}/health"
+    """The server's health answer. Another process may have taken its port between
+    `free_port` and the bind (gunicorn then exits): the server starts again on a new port,
+    a few times; an answer that is not the server's own is never taken for it."""
     deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while True:
-        if server.process.poll() is not None:
-            pytest.fail(
-                f"{server.name} exited with {server.process.returncode}:\n"
-                + server.log.read_text(errors="replace")[-4000:]
-            )
-        try:
-            return get(url)
-        except (ConnectionError, urllib.error.URLError, TimeoutError):
+    for _ in range(PORT_TRIES):
+        while server.running().poll() is None:
+            try:
+                status, body = get(f"http://127.0.0.1:{server.port}/v1/{server.name}/health")
+            except (ConnectionError, urllib.error.URLError, TimeoutError):
+                status, body = 0, b""
+            if ours(server, body):
+                return status, body
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"{server.name} did not listen on {server.port}:\n"
+                    f"{server.name} did not answer on {server.port}:\n"
                     + server.log.read_text(errors="replace")[-4000:]
                 )
             time.sleep(0.2)
+        output = server.log.read_text(errors="replace")
+        if "in use" not in output:  # it died for another reason than its port
+            pytest.fail(
+                f"{server.name} exited with {server.running().returncode}:\n{output[-4000:]}"
+            )
+        server.start()
+    pytest.fail(f"{server.name}: every port it tried was taken:\n{output[-4000:]}")
 
 
 @pytest.mark.parametrize(
@@ -203,7 +240,7 @@ def test_staged_function_serves_health_from_its_own_venv(
 
 def test_only_notifications_has_firebase_in_its_venv(servers: dict[str, Server]) -> None:
     for name, server in servers.items():
-        python = Path(server.process.args[0]).with_name("python")  # type: ignore[index]
+        python = Path(server.command[0]).with_name("python")
         probe = subprocess.run(
             [
                 str(python),
