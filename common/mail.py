@@ -41,12 +41,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 
 from common.auth import codes
 from common.config import Settings, get_settings
 from common.db import new_session
 from common.db import outbox as db
+from common.db.engine import Session
 
 if TYPE_CHECKING:  # the email package costs ~7 ms of import: loaded when a mail is built
     import smtplib

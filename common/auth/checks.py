@@ -7,11 +7,10 @@ the pipeline commits the transaction, then answers the problem.
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from common import errors
 from common.db import throttles
 from common.db.accounts import LoginCheck, PasswordCheck
+from common.db.engine import Session
 
 
 def check_login_throttle(check: LoginCheck) -> None:

@@ -1,4 +1,4 @@
-"""Database access: models, the process's engine, the per-request statement counter."""
+"""Database access: the tables' metadata, the process's engine, the statement counter."""
 
 from common.db.engine import (
     QueryStats,
@@ -9,15 +9,15 @@ from common.db.engine import (
     make_engine,
     new_session,
 )
-from common.db.models import Base
+from common.db.models import metadata
 
 __all__ = [
-    "Base",
     "QueryStats",
     "count_queries",
     "get_engine",
     "is_retryable",
     "is_unavailable",
     "make_engine",
+    "metadata",
     "new_session",
 ]

@@ -33,9 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import CITEXT, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 
 from common.db import throttles
+from common.db.engine import Session
 from common.db.models import AuthIdentity, AuthProvider, User, auth_provider_enum
 from common.db.sessions import (
     CAN_SIGN_IN,

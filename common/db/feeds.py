@@ -41,10 +41,10 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.orm import Session
 from sqlalchemy.types import UserDefinedType
 
 from common.config import get_settings
+from common.db.engine import Session
 from common.db.models import FeedEntry
 from common.db.tables import bounded_delete, table
 

@@ -23,9 +23,9 @@ and does not stop the dispatch around it (common.push).
 from __future__ import annotations
 
 from sqlalchemy import literal, select
-from sqlalchemy.orm import Session
 
 from common.db import feeds, idempotency, notifications, outbox, recovery, sessions, throttles
+from common.db.engine import Session
 
 PURGE_BATCH = 1000
 

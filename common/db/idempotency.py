@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import Delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
+from common.db.engine import Session
 from common.db.models import IdempotencyKey
 from common.db.tables import bounded_delete, table
 

@@ -45,10 +45,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from common.db import throttles
-from common.db.engine import sqlstate
+from common.db.engine import Session, sqlstate
 from common.db.models import AuthIdentity, AuthProvider, User, auth_provider_enum
 from common.db.sessions import CAN_SIGN_IN, lock_for_revocation, new_session_and_token, sessions
 from common.db.tables import table

@@ -81,8 +81,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 
+from common.db.engine import Session
 from common.db.models import (
     Device,
     DevicePlatform,

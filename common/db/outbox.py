@@ -54,10 +54,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from common.auth.codes import CODE_TTL
+from common.db.engine import Session
 from common.db.models import OutboxMail
 from common.db.tables import bounded_delete, table
 

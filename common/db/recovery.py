@@ -48,10 +48,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 
 from common.auth.codes import CODE_TTL, MAX_TRIES, Purpose
 from common.db import outbox, throttles
+from common.db.engine import Session
 from common.db.models import AuthCode, AuthIdentity, AuthProvider, User, auth_provider_enum
 from common.db.sessions import CAN_SIGN_IN, new_session_and_token, sessions
 from common.db.tables import bounded_delete, table

@@ -47,9 +47,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from common.db.engine import Session
 from common.db.models import AuthSession, RefreshToken, User
 from common.db.tables import bounded_delete, table
 

@@ -1,19 +1,19 @@
-"""Core `Table` objects of the ORM models, typed as tables (SQLAlchemy types them loosely),
-and two statement pieces the data modules share: `if_match`, the If-Match condition of a
-guarded write, and `bounded_delete`, the form of every housekeeping delete."""
+"""`table`, how the data modules name a table of common/db/models.py, and two statement
+pieces they share: `if_match`, the If-Match condition of a guarded write, and
+`bounded_delete`, the form of every housekeeping delete."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import ColumnElement, Delete, Table, delete, select, tuple_
 
-from common.db import models
 
-
-def table(model: type[models.Base]) -> Table:
-    return cast(Table, model.__table__)
+def table(model: Table) -> Table:
+    """The table itself: the models were ORM classes whose `__table__` this was; the data
+    modules still say `table(User)`."""
+    return model
 
 
 def if_match(version: Any, versions: frozenset[int] | None) -> list[ColumnElement[bool]]:

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import Select, Text, bindparam, case, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 
 from common import errors
 from common.db import feeds
+from common.db.engine import Session
 from common.db.models import Contact, ContactTag, Memo, MemoTag, Tag, Todo, TodoTag
 from common.db.tables import if_match, table
 from common.paging import SortKey, both_ways

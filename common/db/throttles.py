@@ -60,10 +60,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import ColumnElement
 
+from common.db.engine import Session
 from common.db.models import LoginThrottle
 from common.db.tables import bounded_delete, table
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 
 from common.db import throttles
+from common.db.engine import Session
 from common.db.models import User
 from common.db.tables import if_match, table
 

@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 import flask
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.orm import Session
 
 from common import errors
 from common.config import get_settings
 from common.db import new_session
+from common.db.engine import Session
 from common.logging import LogContext
 from common.schemas.base import Patch
 

@@ -43,11 +43,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from common import errors
 from common.db import models
+from common.db.engine import Session
 from common.db.tables import if_match, table
 from common.paging import ShareableListQuery, SortKey
 

@@ -25,8 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 
+from common.db.engine import Session
 from common.db.models import ContactAddress, ContactEmail, ContactNumber
 from common.db.tables import table
 from common.paging import SortKey, both_ways, timestamp_sorts

@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Select, and_, literal, or_, select, union_all
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 
 from common.db import feeds
+from common.db.engine import Session
 from common.db.feeds import Horizon
 from common.shareable.access import (
     ME,

@@ -24,9 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 
 from common import errors
+from common.db.engine import Session
 from common.db.models import Permission, ShareEvent, Tag, User
 from common.db.tables import table
 from common.shareable import access

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 
+from common.db.engine import Session
 from common.paging import SortKey, timestamp_sorts
 from common.schemas.memos import MemoCreate
 from common.shareable import writes

@@ -26,9 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import Session
 
 from common import errors
+from common.db.engine import Session
 from common.db.models import TodoRecurrence, User
 from common.db.tables import table
 from common.paging import SortKey, both_ways, timestamp_sorts

@@ -32,9 +32,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
-from sqlalchemy.orm import Session
 
 from common import errors
+from common.db.engine import Session
 from common.db.models import Tag
 from common.db.tables import if_match, table
 from common.shareable import access

@@ -12,7 +12,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import Client
 
-from common.db.models import (
+from common.db.models import Permission
+from common.db.throttles import email_subject
+from tests.api.helpers import assert_problem, error_fields
+from tests.factories import Account, register
+from tests.rows import (
     AuthIdentity,
     AuthSession,
     Contact,
@@ -24,7 +28,6 @@ from common.db.models import (
     LoginThrottle,
     Memo,
     MemoTag,
-    Permission,
     RefreshToken,
     SharedContact,
     SharedMemo,
@@ -35,9 +38,6 @@ from common.db.models import (
     TodoTag,
     User,
 )
-from common.db.throttles import email_subject
-from tests.api.helpers import assert_problem, error_fields
-from tests.factories import Account, register
 
 pytestmark = pytest.mark.api
 

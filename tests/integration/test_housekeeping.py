@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 from common.config import get_settings
 from common.db import housekeeping, outbox, throttles
 from common.db.feeds import PURGE_MARGIN
-from common.db.models import (
+from common.db.models import DevicePlatform
+from common.db.notifications import REMINDER_WINDOW, RETENTION
+from tests.rows import (
     AuthCode,
     AuthSession,
     Device,
-    DevicePlatform,
     FeedEntry,
     IdempotencyKey,
     LoginThrottle,
@@ -31,7 +32,6 @@ from common.db.models import (
     TodoReminder,
     User,
 )
-from common.db.notifications import REMINDER_WINDOW, RETENTION
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common.db import identities
-from common.db.models import AuthIdentity, AuthProvider, AuthSession, User
+from common.db.models import AuthProvider
+from tests.rows import AuthIdentity, AuthSession, User
 
 pytestmark = pytest.mark.integration
 

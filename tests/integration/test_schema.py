@@ -13,13 +13,12 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
 from common.db.engine import sqlstate
-from common.db.models import (
+from common.db.models import AuthProvider, Permission
+from tests.rows import (
     AuthIdentity,
-    AuthProvider,
     Contact,
     ContactEmail,
     Memo,
-    Permission,
     SharedTodo,
     Tag,
     Todo,

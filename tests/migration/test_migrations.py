@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from common.db.models import Base
+from common.db.models import metadata
 from devtools import database as db
 
 pytestmark = pytest.mark.migration
@@ -34,7 +34,7 @@ def test_upgrade_builds_the_whole_schema_and_matches_the_models(fresh_url: str) 
     try:
         with engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
             extensions = set(conn.execute(text("SELECT extname FROM pg_extension")).scalars())
             enums = set(
@@ -42,7 +42,7 @@ def test_upgrade_builds_the_whole_schema_and_matches_the_models(fresh_url: str) 
             )
     finally:
         engine.dispose()
-    assert tables == set(Base.metadata.tables) | {"alembic_version"}
+    assert tables == set(metadata.tables) | {"alembic_version"}
     assert diff == []  # `alembic check`: no drift between models and migrations
     assert version == ScriptDirectory.from_config(db.alembic_config()).get_current_head()
     assert {"citext", "pg_trgm"} <= extensions

@@ -25,7 +25,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from common.db.models import Base
+from common.db.models import metadata
 from devtools import database as db
 
 pytestmark = pytest.mark.migration
@@ -201,7 +201,7 @@ def test_the_tables_the_rule_knows_are_the_models_tables() -> None:
     # The rule learns which tables exist from op.create_table in the revisions: that must
     # be every table the schema has, or it would miss an existing one.
     revisions = chain()
-    assert tables_before(revisions, len(revisions)) == set(Base.metadata.tables)
+    assert tables_before(revisions, len(revisions)) == set(metadata.tables)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -139,3 +140,49 @@ def test_dev_and_test_also_take_http_key_urls(env: str) -> None:
     for bad in ("file:///etc/passwd", "ftp://keys.example.com/k", "https://"):
         with pytest.raises(ValidationError, match="APPLE_JWKS_URL must be an https or http URL"):
             Settings(_env_file=None, **local, apple_jwks_url=bad)  # type: ignore[call-arg, arg-type]
+
+
+# --- where the values come from -------------------------------------------------------------
+
+
+def test_arguments_then_environment_then_env_file_then_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# dev settings\n"
+        "\n"
+        "export RELEASE='from-file'\n"
+        'DB_NAME="file-db"\n'
+        "db_pool_size=7  # a comment\n"
+        "LOG_LEVEL=WARNING\n"
+        "NOT_A_SETTING=ignored\n"
+    )
+    monkeypatch.setenv("log_level", "ERROR")  # names match ignoring case, as before
+    monkeypatch.setenv("DB_USER", "env-user")
+    settings = Settings(_env_file=env_file, **{**PROD, "db_user": "argument-user"})  # type: ignore[arg-type]
+    assert settings.release == "2026.11.27-1"  # the argument over the file
+    assert settings.db_name == "file-db"
+    assert settings.db_pool_size == 7
+    assert settings.log_level == "ERROR"  # the environment over the file
+    assert settings.db_user == "argument-user"
+    assert settings.db_max_overflow == 2  # the default
+    assert Settings(_env_file=None, **PROD).db_name == "sealy"  # type: ignore[arg-type]
+
+
+def test_values_from_the_environment_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_POOL_SIZE", "many")
+    with pytest.raises(ValidationError, match="db_pool_size"):
+        make()
+    monkeypatch.setenv("DB_POOL_SIZE", "0")
+    with pytest.raises(ValidationError, match="db_pool_size"):
+        make()
+    monkeypatch.setenv("DB_POOL_SIZE", "9")
+    monkeypatch.setenv("DEBUG", "true")
+    with pytest.raises(ValidationError, match="DEBUG must be off"):
+        make()
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(ValidationError, match="frozen"):
+        make().env = "dev"  # type: ignore[misc]
