@@ -8,6 +8,7 @@ from common.db.engine import (
     is_unavailable,
     make_engine,
     new_session,
+    reading_only,
 )
 from common.db.models import Base
 
@@ -20,4 +21,5 @@ __all__ = [
     "is_unavailable",
     "make_engine",
     "new_session",
+    "reading_only",
 ]
