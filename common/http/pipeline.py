@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -18,7 +19,7 @@ from werkzeug.routing import Map, Rule
 
 from common import errors
 from common.config import get_settings
-from common.db import count_queries, get_engine, is_retryable, is_unavailable
+from common.db import count_queries, get_engine, is_retryable, is_unavailable, reading_only
 from common.http import cors, inputs
 from common.http.idempotency import once
 from common.http.inputs import Ctx
@@ -249,9 +250,12 @@ class Api:
             result = route.handler(ctx, **kwargs)
             return to_response(result, schema=route.response, status=route.status)
 
+        # A GET only reads (the server refuses a write: common.db.reading_only), in one
+        # round trip per statement.
+        reads_only = route.method == "GET"
         if key is None:
-            return self._transaction(ctx, run)
-        return self._transaction(ctx, lambda: once(ctx, key, raw_body, run))
+            return self._transaction(ctx, run, reads_only=reads_only)
+        return self._transaction(ctx, lambda: once(ctx, key, raw_body, run), reads_only=reads_only)
 
     @staticmethod
     def _after_commit(ctx: Ctx) -> None:
@@ -263,17 +267,22 @@ class Api:
             except Exception as exc:
                 log.error("post-commit work failed", extra={"error_type": type(exc).__name__})
 
-    def _transaction(self, ctx: Ctx, run: Callable[[], flask.Response]) -> flask.Response:
+    def _transaction(
+        self, ctx: Ctx, run: Callable[[], flask.Response], *, reads_only: bool
+    ) -> flask.Response:
         """`run()` in the request's one transaction: committed once after it returns (or when
         it raises an error that keeps its writes), rolled back otherwise, and run again after
         a serialization failure or deadlock (up to MAX_ATTEMPTS, with jitter). After the
-        commit, the work registered with `ctx.after_commit` runs."""
+        commit, the work registered with `ctx.after_commit` runs. `reads_only`: each
+        statement is a read-only transaction of its own instead (`reading_only`), and the
+        commit sends nothing."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             ctx._session = None
             ctx._after_commit = []
             try:
                 try:
-                    result = run()
+                    with reading_only() if reads_only else contextlib.nullcontext():
+                        result = run()
                 except errors.ApiError as refusal:
                     if refusal.keep_writes and ctx._session is not None:
                         ctx._session.commit()
