@@ -623,6 +623,12 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | ConnectionError | TimeoutError)
 
 
+def is_lost_connection(exc: BaseException) -> bool:
+    """The connection broke under a statement (SQLAlchemy invalidated it, and with it the
+    pool): the server rolls back whatever that connection had not committed."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 def is_retryable(exc: BaseException) -> bool:
     """A conflict between transactions that the same request may safely run again."""
     return sqlstate(exc) in _RETRYABLE_STATES

@@ -19,7 +19,14 @@ from werkzeug.routing import Map, Rule
 
 from common import errors
 from common.config import get_settings
-from common.db import count_queries, get_engine, is_retryable, is_unavailable, reading_only
+from common.db import (
+    count_queries,
+    get_engine,
+    is_lost_connection,
+    is_retryable,
+    is_unavailable,
+    reading_only,
+)
 from common.http import cors, inputs
 from common.http.idempotency import once
 from common.http.inputs import Ctx
@@ -272,22 +279,27 @@ class Api:
     ) -> flask.Response:
         """`run()` in the request's one transaction: committed once after it returns (or when
         it raises an error that keeps its writes), rolled back otherwise, and run again after
-        a serialization failure or deadlock (up to MAX_ATTEMPTS, with jitter). After the
-        commit, the work registered with `ctx.after_commit` runs. `reads_only`: each
-        statement is a read-only transaction of its own instead (`reading_only`), and the
-        commit sends nothing."""
+        a serialization failure or deadlock (up to MAX_ATTEMPTS, with jitter), or once on a
+        new connection after the connection broke before the commit (a reset the pool's
+        liveness check could not see coming: nothing was committed, the server rolled it
+        back). After the commit, the work registered with `ctx.after_commit` runs.
+        `reads_only`: each statement is a read-only transaction of its own instead
+        (`reading_only`), and the commit sends nothing."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             ctx._session = None
             ctx._after_commit = []
+            committing = False  # from here on a broken connection may have committed
             try:
                 try:
                     with reading_only() if reads_only else contextlib.nullcontext():
                         result = run()
                 except errors.ApiError as refusal:
                     if refusal.keep_writes and ctx._session is not None:
+                        committing = True
                         ctx._session.commit()
                         self._after_commit(ctx)
                     raise
+                committing = True
                 if ctx._session is not None:
                     ctx._session.commit()
                 self._after_commit(ctx)
@@ -296,6 +308,9 @@ class Api:
                 if attempt < MAX_ATTEMPTS and is_retryable(exc):
                     log.warning("transaction conflict, retrying", extra={"attempt": attempt})
                     time.sleep(random.uniform(0.005, 0.025) * attempt)  # noqa: S311 (jitter)
+                    continue
+                if attempt == 1 and not committing and is_lost_connection(exc):
+                    log.warning("database connection lost, retrying", extra={"attempt": attempt})
                     continue
                 raise
             finally:
