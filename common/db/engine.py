@@ -394,7 +394,9 @@ def _begin_with_the_first_statement() -> bool:
     server runs them in order, so everything behaves as with two trips: a failing first
     statement leaves the transaction begun and aborted, as before, and the request's
     rollback ends it; a serialization failure is the same error as before. (The BEGIN of an
-    idle connection does not fail; if it did, the server would skip the statement too.)
+    idle connection does not fail short of the connection ending, and then nothing after it
+    runs either. Were it to fail alone, the server would skip the statement after it in the
+    extended protocol, whereas a second Query message would run on its own.)
 
     A connection checked out under `reading_only` (`reads_only`, set by
     `_check_on_checkout`) runs each statement as a transaction of its own: BEGIN READ ONLY
