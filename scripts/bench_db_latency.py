@@ -1,14 +1,16 @@
 """Requests with the database some milliseconds away, with pg8000 as the functions drive it
-(one round trip per statement) and as pg8000 ships (three), side by side.
+(one round trip per statement, the BEGIN with the first) and as pg8000 ships, side by side.
 
     python scripts/bench_db_latency.py [--delays 0,1,10] [--runs 30]
 
 Each mode runs in its own process: the gateway app in-process (every function's real entry
 point), its database reached through devtools/latency_proxy.py, which holds every chunk for
 the delay in each direction (a round trip costs at least twice the delay) and counts the
-client's round trips. "stock" only undoes `common.db.engine._pipeline_statements`. Routes: a
-todo created, read, patched with If-Match, completed (recurring), the todo list, and a
-login. Prints p50 per route and round trips per request.
+client's round trips. "stock" undoes the changes to pg8000's statements
+(`common.db.engine._pipeline_statements` and `_begin_with_the_first_statement`): pg8000
+sends each BEGIN, statement and COMMIT as it ships. Routes: a todo created, read, patched
+with If-Match, completed (recurring), the todo list, and a login. Prints p50 per route and
+round trips per request.
 
 The database: `DATABASE_URL`'s server if set (a scratch database is created, migrated and
 dropped), else a private embedded PostgreSQL. A measurement for docs/benchmarks.md, not a
@@ -44,13 +46,20 @@ def measure(mode: str, database_url: str, delay_ms: float, runs: int) -> dict[st
     """One mode and delay, in this process: {route: {"p50": ms, "trips": per request}}."""
     from scripts.bench_login import environment
 
-    if mode == "stock":  # pg8000's own three-trip execute_unnamed back in place
+    if mode == "stock":  # pg8000's own statements, BEGIN and COMMIT back in place
         import pg8000.core
+        import pg8000.dbapi
 
-        import common.db  # noqa: F401 (replaces it at import, keeping pg8000's as `stock`)
+        import common.db  # noqa: F401 (replaces them at import, keeping pg8000's as `stock`)
 
-        run = pg8000.core.CoreConnection
-        run.execute_unnamed = getattr(run.execute_unnamed, "stock", run.execute_unnamed)
+        replaced = [
+            (pg8000.core.CoreConnection, "execute_unnamed"),
+            (pg8000.dbapi.Cursor, "execute"),
+            (pg8000.dbapi.Connection, "commit"),
+        ]
+        for owner, name in replaced:
+            function = getattr(owner, name)
+            setattr(owner, name, getattr(function, "stock", function))
     with LatencyProxy(database_url, delay_ms=delay_ms) as proxy:
         os.environ.update(environment(proxy.url))
         from werkzeug.test import Client

@@ -6,14 +6,20 @@ connector's pg8000 helper calls `pg8000.dbapi.connect(user, database=..., sock=<
 socket>, ...)`, and `_connect_url` calls the same function with the URL's parts, so
 everything above the socket is the same code path.
 
-Two changes to pg8000 itself are made when this module is imported, so every process that
+Three changes to pg8000 itself are made when this module is imported, so every process that
 imports `common.db` (the functions, alembic, the scripts, the tests) runs the same driver:
-its placeholder rewrite is cached (`_cache_placeholder_rewrite`), and a statement with
-parameters goes to the server in one round trip instead of three (`_pipeline_statements`).
-Each replaces pg8000 functions only if pg8000 is the pinned release and the source of every
-function it replaces or relies on is the source read for it (`_STOCK_SOURCES`); otherwise
-pg8000 runs as it ships (slower, never wrong), a warning is logged, and
-tests/integration/test_driver.py fails. `PG8000_CHANGES` says what was applied.
+its placeholder rewrite is cached (`_cache_placeholder_rewrite`), a statement with
+parameters goes to the server in one round trip instead of three (`_pipeline_statements`),
+and a transaction's BEGIN goes out with its first statement, not as a round trip of its own
+(`_begin_with_the_first_statement`). Each replaces pg8000 functions only if pg8000 is the
+pinned release and the source of every function it replaces or relies on is the source read
+for it (`_STOCK_SOURCES`); otherwise pg8000 runs as it ships (slower, never wrong), a warning
+is logged, and tests/integration/test_driver.py fails. `PG8000_CHANGES` says what was applied.
+
+What a request costs in round trips (docs/benchmarks.md): checking out a connection, none
+(`_check_on_checkout` asks the kernel); a read route (`reading_only`), one per statement,
+each its own read-only transaction; a write, one per statement (the first carries the
+BEGIN) and one for the COMMIT.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import functools
 import hashlib
 import inspect
 import logging
+import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -53,6 +61,7 @@ class QueryStats:
 
 
 _stats: ContextVar[QueryStats | None] = ContextVar("db_query_stats", default=None)
+_reads_only: ContextVar[bool] = ContextVar("db_reads_only", default=False)
 
 
 @contextmanager
@@ -64,6 +73,20 @@ def count_queries() -> Iterator[QueryStats]:
         yield stats
     finally:
         _stats.reset(token)
+
+
+@contextmanager
+def reading_only() -> Iterator[None]:
+    """The connections checked out in this context (thread or task) run each statement as a
+    read-only transaction of its own, sent with it in one round trip: a write is refused by
+    the server (SQLSTATE 25006), and committing costs nothing. For routes whose database work
+    is reading: under READ COMMITTED, which every transaction here runs at, each statement
+    takes its own snapshot anyway, so they lose nothing by not sharing a transaction."""
+    token = _reads_only.set(True)
+    try:
+        yield
+    finally:
+        _reads_only.reset(token)
 
 
 def _before_execute(conn: Any, cursor: Any, statement: Any, *args: Any) -> None:
@@ -137,7 +160,7 @@ def engine_for(creator: Any, settings: Settings, *, pooled: bool = True) -> Engi
             # Recycle before Cloud SQL or a proxy drops an idle connection.
             "pool_recycle": settings.db_pool_recycle_s,
             # Connections the server closed (restarts, failovers) are replaced on checkout,
-            # so the first request after an outage succeeds: see _begin_on_checkout.
+            # so the first request after an outage succeeds: see _check_on_checkout.
         }
         if pooled
         else {"poolclass": _null_pool()}
@@ -147,7 +170,7 @@ def engine_for(creator: Any, settings: Settings, *, pooled: bool = True) -> Engi
     event.listen(engine, "before_cursor_execute", _before_execute)
     event.listen(engine, "after_cursor_execute", _after_execute)
     if pooled:
-        event.listen(engine, "checkout", _begin_on_checkout)
+        event.listen(engine, "checkout", _check_on_checkout)
     return engine
 
 
@@ -177,24 +200,42 @@ def _bound_socket(timeout: float, dbapi_connection: Any, record: Any) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
 
 
-def _begin_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-    """The pool's liveness check, at no extra cost: send the BEGIN the request sends anyway.
+def _check_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """The pool's liveness check, at no cost in round trips; and the checkout's mode.
 
-    pg8000 opens a transaction with its own round trip before the first statement; sending it
-    here instead fails on a connection the server closed. `pool_pre_ping` did the same with
-    a SELECT 1 on top: one round trip more on every request (docs/benchmarks.md). Every use
-    of this engine is transactional (nothing sets AUTOCOMMIT on it).
+    An idle PostgreSQL connection never has anything to read: every answer was read to its
+    ReadyForQuery. So a socket with input means the server closed the connection (its FATAL
+    message, then end of file: a restart, a failover, a terminated backend) and it is
+    replaced. The kernel is asked (poll, no wait), and on a TLS socket (the Cloud SQL
+    connector's) also what its TLS layer has already decrypted (`pending()`); nothing is
+    read. It used to send the BEGIN here, a round trip of its own on every request, and
+    `pool_pre_ping` a SELECT 1 on top of that (docs/benchmarks.md). What this cannot see
+    is a connection that ended without a word reaching us (a host gone in a partition, or
+    one that answers the next write with a reset): the request's first statement then
+    fails as a disconnect, at once or after the socket's timeout (`_bound_socket`), and
+    that invalidates the pool as below. (The BEGIN waited the same timeout for a host gone
+    silent; a reset it turned into a new connection for the same request.)
 
-    A failed check means the server went away (a restart, a failover), so every connection
-    opened before it is as dead: `InvalidatePoolError` makes the pool drop them all at once
-    (each is replaced when next checked out, without a failing check), as `pool_pre_ping`
-    does, instead of each request finding its own dead connection, one timeout apiece if
-    the old server vanished without closing them. SQLAlchemy then retries the checkout on
-    a new connection."""
-    try:
-        dbapi_connection.execute_simple("begin transaction")
-    except Exception as exc:
-        raise InvalidatePoolError(f"connection check failed: {exc!r}") from exc
+    A failed check means the server went away, so every connection opened before it is as
+    dead: `InvalidatePoolError` makes the pool drop them all at once (each is replaced when
+    next checked out, without a failing check), as `pool_pre_ping` does, instead of each
+    request finding its own dead connection. SQLAlchemy then retries the checkout on a new
+    connection, so the request goes on as if nothing happened."""
+    if _has_input(dbapi_connection):
+        raise InvalidatePoolError("connection check failed: the server closed the connection")
+    dbapi_connection.reads_only = _reads_only.get()  # read by the Cursor.execute below
+
+
+def _has_input(dbapi_connection: Any) -> bool:
+    """Something to read on the connection's socket (or no socket left at all)."""
+    sock = getattr(dbapi_connection, "_usock", None)
+    if sock is None:  # closed on our side
+        return True
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLPRI)  # hang-ups and errors always count
+    return bool(poller.poll(0))
 
 
 # --- pg8000 as this process drives it ------------------------------------------
@@ -202,11 +243,13 @@ def _begin_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
 PG8000_RELEASE = "1.31.6"  # pinned in pyproject.toml; the release the changes were made for
 CACHED = "placeholder rewrite cached"
 PIPELINED = "one round trip per statement"
+BEGUN = "BEGIN sent with the first statement"
 # Per change, sha256 of the source (`inspect.getsource`) of the pg8000 functions it replaces
 # and calls, in this order, as read in pg8000 1.31.6 when the change was written.
 _STOCK_SOURCES = {
     CACHED: "d86b773c239000bdf508e858e061d13b0f9f128cd0e8fd16244ffaa0eb73fad9",
     PIPELINED: "3a27f18933cf54762cd51e78b736f1bdb5dc79c01f71d1f9ba80d5dd485c5db6",
+    BEGUN: "15cda1aaad48c5471bd4d2934c7a97b71aa70adc658ade0509f6c386d86055b1",
 }
 
 
@@ -280,18 +323,40 @@ def _pipeline_statements() -> bool:
     if not _unchanged(PIPELINED, *_pipeline_sources()):
         return False
 
+    def send_command(self: Any, command: str) -> None:
+        # Its CommandComplete ("BEGIN", "COMMIT") carries no row count: the statement's
+        # context, which reads every answer of the write, keeps the statement's own.
+        self.send_PARSE(core.NULL_BYTE, command, ())
+        self.send_BIND(core.NULL_BYTE, ())
+        self.send_EXECUTE()
+
     def execute_unnamed(
-        self: Any, statement: str, vals: Any = (), oids: Any = (), stream: Any = None
+        self: Any,
+        statement: str,
+        vals: Any = (),
+        oids: Any = (),
+        stream: Any = None,
+        *,
+        before: tuple[str, ...] = (),
+        after: tuple[str, ...] = (),
     ) -> Any:
+        """`before` and `after`: commands without parameters or rows (BEGIN, COMMIT) sent
+        in the same write (`_begin_with_the_first_statement`). Those before go ahead of the
+        statement, before its Sync: should one fail, the server skips the statement. Those
+        after follow the Sync as Query messages: they run whatever the statement did."""
         params = make_params(self.py_types, vals)
         context = core.Context(statement, stream=stream)
+        for command in before:
+            send_command(self, command)
         self.send_PARSE(core.NULL_BYTE, statement, oids)
         self.send_BIND(core.NULL_BYTE, params)
         self._send_message(core.DESCRIBE, core.PORTAL + core.NULL_BYTE)
         self.send_EXECUTE()
         core._write(self._sock, core.SYNC_MSG)
+        for command in after:
+            self.send_QUERY(command)
         core._flush(self._sock)
-        self.handle_messages(context)
+        _read_answers(self, [context, *map(core.Context, after)])
         return context
 
     execute_unnamed.stock = connection.execute_unnamed  # type: ignore[attr-defined]
@@ -311,8 +376,137 @@ def _pipeline_sources() -> tuple[Any, ...]:
     )
 
 
+BEGIN = "begin transaction"  # pg8000's own wording
+BEGIN_READ_ONLY = "begin transaction read only"
+COMMIT = "commit"
+
+
+def _begin_with_the_first_statement() -> bool:
+    """Send a transaction's BEGIN in the same write as its first statement, and nothing for
+    a commit with nothing begun. Needs `_pipeline_statements` (its `before` and `after`).
+
+    pg8000's `Cursor.execute` sends "begin transaction" as a round trip of its own before
+    the first statement of a transaction, and `commit` sends COMMIT even when nothing was
+    begun (autocommit, or a request that ran no statement). Here the BEGIN's Parse, Bind and
+    Execute go in front of the statement's, before the one Sync (a statement without
+    parameters, which pg8000 sends as a simple Query: two Query messages in one write). The
+    server runs them in order, so everything behaves as with two trips: a failing first
+    statement leaves the transaction begun and aborted, as before, and the request's
+    rollback ends it; a serialization failure is the same error as before. (The BEGIN of an
+    idle connection does not fail short of the connection ending, and then nothing after it
+    runs either. Were it to fail alone, the server would skip the statement after it in the
+    extended protocol, whereas a second Query message would run on its own.)
+
+    A connection checked out under `reading_only` (`reads_only`, set by
+    `_check_on_checkout`) runs each statement as a transaction of its own: BEGIN READ ONLY
+    before it and a COMMIT Query after it, all in the statement's write. The COMMIT ends
+    the transaction whatever the statement did (after an error, as a rollback), so such a
+    connection is never left in a transaction and a failed read needs no rollback either.
+    """
+    import pg8000.dbapi as dbapi
+
+    if not _unchanged(BEGUN, *_begin_sources()):
+        return False
+    stock_execute, stock_commit = dbapi.Cursor.execute, dbapi.Connection.commit
+
+    def execute(self: Any, operation: str, args: Any = (), stream: Any = None) -> None:
+        try:
+            connection = self._c
+            before, after = _around(connection)
+            if len(args) == 0 and stream is None:
+                self._context = _simple_queries(connection, operation, before, after)
+            else:
+                statement, vals = dbapi.convert_paramstyle(dbapi.paramstyle, operation, args)
+                self._context = connection.execute_unnamed(
+                    statement,
+                    vals=vals,
+                    oids=self._input_oids,
+                    stream=stream,
+                    before=before,
+                    after=after,
+                )
+            self._row_iter = None if self._context.rows is None else iter(self._context.rows)
+            self._input_oids = ()
+        except AttributeError as e:  # as pg8000 tells a closed cursor or connection
+            if self._c is None:
+                raise dbapi.InterfaceError("Cursor closed") from None
+            if self._c._sock is None:
+                raise dbapi.InterfaceError("connection is closed") from None
+            raise e
+        self.input_types = []
+
+    def commit(self: Any) -> None:
+        if self._in_transaction:
+            self.execute_unnamed(COMMIT)
+
+    execute.stock, commit.stock = stock_execute, stock_commit  # type: ignore[attr-defined]
+    dbapi.Cursor.execute, dbapi.Connection.commit = execute, commit
+    return True
+
+
+def _around(connection: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The commands to send before and after a statement on this connection."""
+    if connection._in_transaction or connection.autocommit:
+        return (), ()
+    if getattr(connection, "reads_only", False):
+        return (BEGIN_READ_ONLY,), (COMMIT,)
+    return (BEGIN,), ()
+
+
+def _simple_queries(
+    connection: Any, statement: str, before: tuple[str, ...], after: tuple[str, ...]
+) -> Any:
+    """pg8000's `execute_simple` of `statement`, with the commands around it in the same
+    write: one Query message each; the statement's context."""
+    import pg8000.core as core
+
+    statements = (*before, statement, *after)
+    for sql in statements:
+        connection.send_QUERY(sql)
+    core._flush(connection._sock)
+    contexts = [core.Context(sql) for sql in statements]
+    _read_answers(connection, contexts)
+    return contexts[len(before)]
+
+
+def _read_answers(connection: Any, contexts: list[Any]) -> None:
+    """The answers to one write, a context for each ReadyForQuery it brings, every one read
+    (so the connection stays in step with the server); then the first error raised."""
+    from pg8000.exceptions import DatabaseError, InterfaceError
+
+    first: Exception | None = None
+    for context in contexts:
+        try:
+            connection.handle_messages(context)
+        except DatabaseError as failure:  # the server's: its answer was read to the end
+            first = first or failure
+        except InterfaceError:
+            if first is None:
+                raise
+            break  # pg8000's complaint about the COMMIT that ended the aborted transaction
+    if first is not None:
+        raise first
+
+
+def _begin_sources() -> tuple[Any, ...]:
+    """The functions `_begin_with_the_first_statement` replaces, then those it relies on."""
+    import pg8000.core as core
+    import pg8000.dbapi as dbapi
+
+    c = core.CoreConnection
+    return (
+        *(dbapi.Cursor.execute, dbapi.Connection.commit),
+        *(dbapi.Connection._in_transaction.fget, c.execute_simple, c.send_QUERY),
+    )
+
+
 def _change_pg8000() -> dict[str, bool]:
-    changes = {CACHED: _cache_placeholder_rewrite(), PIPELINED: _pipeline_statements()}
+    pipelined = _pipeline_statements()
+    changes = {
+        CACHED: _cache_placeholder_rewrite(),
+        PIPELINED: pipelined,
+        BEGUN: pipelined and _begin_with_the_first_statement(),
+    }
     if not all(changes.values()):
         import pg8000
 
@@ -435,6 +629,12 @@ def is_unavailable(exc: BaseException) -> bool:
     if state is not None:
         return state in _UNAVAILABLE_STATES
     return isinstance(exc, OperationalError | ConnectionError | TimeoutError)
+
+
+def is_lost_connection(exc: BaseException) -> bool:
+    """The connection broke under a statement (SQLAlchemy invalidated it, and with it the
+    pool): the server rolls back whatever that connection had not committed."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def is_retryable(exc: BaseException) -> bool:

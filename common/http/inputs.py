@@ -48,7 +48,9 @@ class Ctx:
 
     @property
     def session(self) -> Session:
-        """This request's session: one transaction, committed once after the handler returns."""
+        """This request's session: one transaction, committed once after the handler returns
+        (on a GET route, each statement a read-only transaction of its own: the pipeline's
+        `reads_only`)."""
         if self._session is None:
             self._session = new_session()
             self._session.begin()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -18,7 +19,14 @@ from werkzeug.routing import Map, Rule
 
 from common import errors
 from common.config import get_settings
-from common.db import count_queries, get_engine, is_retryable, is_unavailable
+from common.db import (
+    count_queries,
+    get_engine,
+    is_lost_connection,
+    is_retryable,
+    is_unavailable,
+    reading_only,
+)
 from common.http import cors, inputs
 from common.http.idempotency import once
 from common.http.inputs import Ctx
@@ -249,9 +257,12 @@ class Api:
             result = route.handler(ctx, **kwargs)
             return to_response(result, schema=route.response, status=route.status)
 
+        # A GET only reads (the server refuses a write: common.db.reading_only), in one
+        # round trip per statement.
+        reads_only = route.method == "GET"
         if key is None:
-            return self._transaction(ctx, run)
-        return self._transaction(ctx, lambda: once(ctx, key, raw_body, run))
+            return self._transaction(ctx, run, reads_only=reads_only)
+        return self._transaction(ctx, lambda: once(ctx, key, raw_body, run), reads_only=reads_only)
 
     @staticmethod
     def _after_commit(ctx: Ctx) -> None:
@@ -263,22 +274,32 @@ class Api:
             except Exception as exc:
                 log.error("post-commit work failed", extra={"error_type": type(exc).__name__})
 
-    def _transaction(self, ctx: Ctx, run: Callable[[], flask.Response]) -> flask.Response:
+    def _transaction(
+        self, ctx: Ctx, run: Callable[[], flask.Response], *, reads_only: bool
+    ) -> flask.Response:
         """`run()` in the request's one transaction: committed once after it returns (or when
         it raises an error that keeps its writes), rolled back otherwise, and run again after
-        a serialization failure or deadlock (up to MAX_ATTEMPTS, with jitter). After the
-        commit, the work registered with `ctx.after_commit` runs."""
+        a serialization failure or deadlock (up to MAX_ATTEMPTS, with jitter), or once on a
+        new connection after the connection broke before the commit (a reset the pool's
+        liveness check could not see coming: nothing was committed, the server rolled it
+        back). After the commit, the work registered with `ctx.after_commit` runs.
+        `reads_only`: each statement is a read-only transaction of its own instead
+        (`reading_only`), and the commit sends nothing."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             ctx._session = None
             ctx._after_commit = []
+            committing = False  # from here on a broken connection may have committed
             try:
                 try:
-                    result = run()
+                    with reading_only() if reads_only else contextlib.nullcontext():
+                        result = run()
                 except errors.ApiError as refusal:
                     if refusal.keep_writes and ctx._session is not None:
+                        committing = True
                         ctx._session.commit()
                         self._after_commit(ctx)
                     raise
+                committing = True
                 if ctx._session is not None:
                     ctx._session.commit()
                 self._after_commit(ctx)
@@ -287,6 +308,9 @@ class Api:
                 if attempt < MAX_ATTEMPTS and is_retryable(exc):
                     log.warning("transaction conflict, retrying", extra={"attempt": attempt})
                     time.sleep(random.uniform(0.005, 0.025) * attempt)  # noqa: S311 (jitter)
+                    continue
+                if attempt == 1 and not committing and is_lost_connection(exc):
+                    log.warning("database connection lost, retrying", extra={"attempt": attempt})
                     continue
                 raise
             finally:

@@ -9,9 +9,11 @@
 
 On both: the connections are `pg8000.dbapi` ones, the placeholder rewrite is served from
 its cache, a statement and a commit take one round trip each with the answers and errors
-of pg8000's own three-trip sequence, and a server that vanishes cannot hang a request.
-Round trips are counted by a loopback proxy in front of the server
-(devtools/latency_proxy.py).
+of pg8000's own three-trip sequence, a transaction's BEGIN goes with its first statement,
+a checkout costs no round trip yet replaces a connection the server closed, a read-only
+checkout reads in one round trip per statement and cannot write, and a server that
+vanishes cannot hang a request. Round trips are counted by a loopback proxy in front of
+the server (devtools/latency_proxy.py).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ import io
 import ipaddress
 import re
 import secrets
+import select
 import selectors
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -43,7 +47,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google.cloud.sql.connector import pg8000 as connector_pg8000
-from sqlalchemy import Engine, exc, text
+from sqlalchemy import Engine, event, exc, text
 
 from common.config import Settings
 from common.db import engine as engine_module
@@ -86,7 +90,9 @@ def self_signed() -> tuple[bytes, bytes]:
 class ServerSideProxy:
     """Stands in for a Cloud SQL instance's server-side proxy: TLS in, the plain PostgreSQL
     protocol out to `upstream`. `vanish()` stops it answering, its connections left open,
-    as a server does that disappears in a failover or behind a network partition."""
+    as a server does that disappears in a failover or behind a network partition.
+    `reset_open()`: each connection open now passes the client's next write on, then ends
+    with a reset instead of an answer, as a host that failed over after receiving it."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
@@ -102,6 +108,7 @@ class ServerSideProxy:
         self.vanished = threading.Event()
         self.closed = threading.Event()
         self.sockets: list[Any] = []  # closed on exit
+        self.doomed: set[Any] = set()  # client sockets to reset after their next write
 
     def __enter__(self) -> ServerSideProxy:
         threading.Thread(target=self._accept, daemon=True).start()
@@ -118,6 +125,9 @@ class ServerSideProxy:
 
     def vanish(self) -> None:
         self.vanished.set()
+
+    def reset_open(self) -> None:
+        self.doomed.update(sock for sock in self.sockets if isinstance(sock, ssl.SSLSocket))
 
     def _accept(self) -> None:
         while not self.closed.is_set():
@@ -151,6 +161,10 @@ class ServerSideProxy:
                         return
                     if not self.vanished.is_set():
                         target.sendall(chunk)
+                    if source in self.doomed:  # RST, no close_notify, no FIN
+                        linger = struct.pack("ii", 1, 0)
+                        source.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                        return
 
 
 def connect_as_the_connector(proxy: ServerSideProxy, url: str, settings: Settings) -> Any:
@@ -213,14 +227,16 @@ def test_pg8000_is_pinned_to_the_release_the_changes_were_made_for() -> None:
         )
 
 
-def test_both_changes_are_applied_at_import() -> None:
+def test_every_change_is_applied_at_import() -> None:
     """Fails when the installed pg8000 is not the one the changes were made for (another
-    release, or the same version number with other source): read its `convert_paramstyle`
-    and `CoreConnection.execute_unnamed` (and what the replacement calls), then redo or drop
-    each change and put the new digests in `_STOCK_SOURCES`."""
+    release, or the same version number with other source): read its `convert_paramstyle`,
+    `CoreConnection.execute_unnamed`, `Cursor.execute` and `Connection.commit` (and what the
+    replacements call), then redo or drop each change and put the new digests in
+    `_STOCK_SOURCES`."""
     assert engine_module.PG8000_CHANGES == {
         engine_module.CACHED: True,
         engine_module.PIPELINED: True,
+        engine_module.BEGUN: True,
     }
     rewrite = pg8000.dbapi.convert_paramstyle
     assert pg8000.legacy.convert_paramstyle is rewrite  # both cursor classes' name for it
@@ -232,6 +248,10 @@ def test_both_changes_are_applied_at_import() -> None:
     helpers = engine_module._pipeline_sources()[1:]
     digest = engine_module.stock_source_digest(run.stock, *helpers)
     assert digest == engine_module._STOCK_SOURCES[engine_module.PIPELINED]
+    execute, commit = pg8000.dbapi.Cursor.execute, pg8000.dbapi.Connection.commit
+    relied_on = engine_module._begin_sources()[2:]
+    digest = engine_module.stock_source_digest(execute.stock, commit.stock, *relied_on)
+    assert digest == engine_module._STOCK_SOURCES[engine_module.BEGUN]
 
 
 def stock_pg8000(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -244,6 +264,8 @@ def stock_pg8000(monkeypatch: pytest.MonkeyPatch) -> None:
         "execute_unnamed",
         pg8000.core.CoreConnection.execute_unnamed.stock,
     )
+    for cls, name in ((pg8000.dbapi.Cursor, "execute"), (pg8000.dbapi.Connection, "commit")):
+        monkeypatch.setattr(cls, name, getattr(cls, name).stock)
 
 
 def test_another_pg8000_release_runs_as_it_ships(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -252,9 +274,11 @@ def test_another_pg8000_release_runs_as_it_ships(monkeypatch: pytest.MonkeyPatch
     assert engine_module._change_pg8000() == {
         engine_module.CACHED: False,
         engine_module.PIPELINED: False,
+        engine_module.BEGUN: False,
     }
     assert not hasattr(pg8000.dbapi.convert_paramstyle, "stock")
     assert not hasattr(pg8000.core.CoreConnection.execute_unnamed, "stock")
+    assert not hasattr(pg8000.dbapi.Cursor.execute, "stock")
 
 
 def test_the_same_release_with_other_source_runs_as_it_ships(
@@ -270,9 +294,29 @@ def test_the_same_release_with_other_source_runs_as_it_ships(
     assert engine_module._change_pg8000() == {
         engine_module.CACHED: True,
         engine_module.PIPELINED: False,
+        engine_module.BEGUN: False,  # it sends its BEGIN through the pipelined statement
     }
     assert not hasattr(pg8000.core.CoreConnection.execute_unnamed, "stock")
+    assert not hasattr(pg8000.dbapi.Cursor.execute, "stock")
     assert hasattr(pg8000.dbapi.convert_paramstyle, "stock")  # the other change still holds
+
+
+def test_other_source_of_cursor_execute_runs_it_as_it_ships(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stock_pg8000(monkeypatch)
+    execute = pg8000.dbapi.Cursor.execute
+
+    def other(self: Any, operation: str, args: Any = (), stream: Any = None) -> None:
+        execute(self, operation, args, stream)
+
+    monkeypatch.setattr(pg8000.dbapi.Cursor, "execute", other)
+    assert engine_module._change_pg8000() == {
+        engine_module.CACHED: True,
+        engine_module.PIPELINED: True,
+        engine_module.BEGUN: False,
+    }
+    assert pg8000.dbapi.Cursor.execute is other
 
 
 # --- what a connection of either way gets -----------------------------------------
@@ -301,23 +345,117 @@ def test_the_placeholder_rewrite_comes_from_its_cache(proxied: Engine) -> None:
     assert (second.misses - first.misses, second.hits - first.hits) == (0, 1)
 
 
-def test_a_request_takes_one_round_trip_per_statement_plus_two(
-    proxy: LatencyProxy, proxied: Engine
+class Checkout:
+    """A connection of `engine` that one step checks out and later steps use, and the
+    trips each step took (`trips`)."""
+
+    def __init__(self, engine: Engine, proxy: LatencyProxy) -> None:
+        self.engine, self.proxy = engine, proxy
+        self.conn: Any = None
+        self.begun: list[bool] = []  # after each statement: is a transaction open?
+
+    def check_out(self) -> None:
+        self.conn = self.engine.connect()
+
+    def run(self, statement: str, **params: int) -> None:
+        assert self.conn.execute(text(statement), params).scalar_one() == 2
+        self.begun.append(self.conn.connection.dbapi_connection._in_transaction)
+
+    def trips(self, steps: list[Any]) -> list[int]:
+        counts = []
+        for step in steps:
+            before = self.proxy.turns
+            step()
+            counts.append(self.proxy.turns - before)
+        return counts
+
+
+WITH_PARAMETERS = ("SELECT CAST(:x AS integer) + 1", {"x": 1})
+WITHOUT = ("SELECT 2", {})  # no parameters: pg8000 sends a simple Query
+
+
+@pytest.mark.parametrize("first", ["with parameters", "without"])
+def test_a_write_takes_one_round_trip_per_statement_and_one_for_the_commit(
+    proxy: LatencyProxy, proxied: Engine, first: str
 ) -> None:
-    """Checkout (the BEGIN: the pool's liveness check), each statement, the COMMIT."""
+    """The checkout (the pool's liveness check) costs none; the BEGIN goes with the first
+    statement, whichever way pg8000 sends it; a commit with nothing begun costs none."""
     with proxied.connect():  # connecting and SQLAlchemy's first queries, not counted
         pass
-    start = proxy.turns
+    one, two = (
+        (WITH_PARAMETERS, WITHOUT) if first == "with parameters" else (WITHOUT, WITH_PARAMETERS)
+    )
+    s = Checkout(proxied, proxy)
+    steps = [s.check_out, lambda: s.run(one[0], **one[1]), lambda: s.run(two[0], **two[1])]
+    steps += [lambda: s.conn.commit(), lambda: s.conn.commit(), lambda: s.conn.close()]
+    assert s.trips(steps) == [0, 1, 1, 1, 0, 0]  # the second commit: nothing begun
+    assert s.begun == [True, True]
+
+
+def test_a_read_only_checkout_takes_one_round_trip_per_statement(
+    proxy: LatencyProxy, proxied: Engine
+) -> None:
+    """Each statement a read-only transaction of its own, begun and ended in its write."""
+    with proxied.connect():
+        pass
+    s = Checkout(proxied, proxy)
+    with engine_module.reading_only():
+        steps = [s.check_out, lambda: s.run(WITH_PARAMETERS[0], **WITH_PARAMETERS[1])]
+        steps += [lambda: s.run(WITHOUT[0]), lambda: s.conn.commit(), lambda: s.conn.close()]
+        assert s.trips(steps) == [0, 1, 1, 0, 0]
+    assert s.begun == [False, False]
+    with proxied.connect() as conn:  # outside reading_only: a transaction again
+        conn.execute(text("SELECT 1"))
+        assert conn.connection.dbapi_connection._in_transaction
+        conn.rollback()
+
+
+@pytest.mark.parametrize(
+    ("sql", "params"),
+    [
+        ("UPDATE users SET username = :name WHERE false", {"name": "x"}),
+        ("CREATE TEMP TABLE never (v integer)", {}),
+    ],
+    ids=["with parameters", "without"],
+)
+def test_a_read_only_checkout_cannot_write(
+    proxied: Engine, sql: str, params: dict[str, str]
+) -> None:
+    with engine_module.reading_only(), proxied.connect() as conn:
+        with pytest.raises(exc.DBAPIError) as refused:
+            conn.execute(text(sql), params)
+        assert engine_module.sqlstate(refused.value) == "25006"  # read_only_sql_transaction
+        assert not conn.connection.dbapi_connection._in_transaction  # ended, nothing kept
+        assert conn.execute(text("SELECT CAST(:x AS integer)"), {"x": 7}).scalar_one() == 7
+
+
+def test_a_connection_the_server_closed_is_replaced_at_checkout(
+    proxied: Engine, engine: Engine
+) -> None:
+    """The check asks the kernel whether the idle connection's socket has anything to read:
+    here the server's FATAL message and the end of the connection, after a side connection
+    terminated its backend. One failed check; the request gets a new connection."""
+    failed_checks: list[str] = []
+
+    @event.listens_for(proxied.pool, "invalidate")
+    def invalidated(dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
+        if isinstance(exception, exc.DisconnectionError):  # what the checkout's check raises
+            failed_checks.append(repr(exception))
+
     with proxied.connect() as conn:
-        after_checkout = proxy.turns
-        conn.execute(text("SELECT CAST(:x AS integer) + 1"), {"x": 1})
-        after_statement = proxy.turns
-        conn.execute(text("SELECT CAST(:x AS text)"), {"x": 2})
-        after_second = proxy.turns
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        sock = conn.connection.dbapi_connection._usock
         conn.commit()
-        after_commit = proxy.turns
-    trips = [after_checkout, after_statement, after_second, after_commit]
-    assert [b - a for a, b in zip([start, *trips], trips, strict=False)] == [1, 1, 1, 1]
+    with engine.connect() as side:
+        assert side.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
+        side.commit()
+    # Until the end of the connection has reached its socket (it travels through the
+    # proxies): the kernel's word, bounded so that a lost one fails instead of hanging.
+    assert select.select([sock], [], [], 30)[0], "the server's close never arrived"
+    with proxied.connect() as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+        conn.commit()
+    assert len(failed_checks) == 1, failed_checks
 
 
 def test_answers_are_unchanged(proxied: Engine) -> None:
@@ -345,16 +483,22 @@ def test_answers_are_unchanged(proxied: Engine) -> None:
         ("SELEC :x", {"x": 1}, "42601"),  # refused at Parse: syntax_error
         ("SELECT CAST(:x AS integer)", {"x": "nan"}, "22P02"),  # at Bind: invalid input
         ("SELECT 1 / CAST(:x AS integer)", {"x": 0}, "22012"),  # while running
+        ("SELEC 1", {}, "42601"),  # no parameters: a simple Query
     ],
-    ids=["parse", "bind", "run"],
+    ids=["parse", "bind", "run", "simple"],
 )
 def test_an_error_leaves_the_connection_usable(
     proxied: Engine, sql: str, params: dict[str, object], state: str
 ) -> None:
+    """A failing first statement, sent with its BEGIN, leaves the transaction begun and
+    aborted, as when the BEGIN went first on its own; the rollback ends it."""
     with proxied.connect() as conn:
         with pytest.raises(exc.DBAPIError) as raised:
             conn.execute(text(sql), params)
         assert engine_module.sqlstate(raised.value) == state
+        with pytest.raises(exc.DBAPIError) as aborted:
+            conn.execute(text("SELECT 1"))
+        assert engine_module.sqlstate(aborted.value) == "25P02"  # in_failed_sql_transaction
         conn.rollback()
         assert conn.execute(text("SELECT CAST(:x AS integer)"), {"x": 7}).scalar_one() == 7
 
@@ -404,3 +548,34 @@ def test_copy_in_and_out(database_url: str) -> None:
         assert con.run("SELECT count(*) FROM c WHERE a > :a", a=0) == [[2]]
     finally:
         con.close()
+
+
+def test_a_request_whose_connection_is_reset_runs_again_on_a_new_one(
+    proxy: LatencyProxy, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the liveness check cannot see (nothing arrived before the request wrote): the
+    host answers the first statement with a reset. The request has committed nothing, so
+    the pipeline runs it again once, on a new connection; a write lands exactly once (the
+    first attempt's reached the server, which rolled it back when the connection ended).
+    Through the functions' entry points, the process's engine being `engine_by`'s."""
+    from tests.factories import register
+
+    with engine_by("cloud_sql", proxy) as (engine, stand_in):
+
+        def reset() -> None:
+            # pg8000's file over the pooled socket, closed by the stand-in on exit: a
+            # connection that breaks leaves it unclosed (see the vanished server's test).
+            with engine.connect() as conn:
+                stand_in.sockets.append(conn.connection.dbapi_connection._sock)
+            stand_in.reset_open()
+
+        monkeypatch.setitem(engine_module._made, "engine", engine)
+        owner = register(client)
+        title = f"reset-{secrets.token_hex(4)}"
+        reset()
+        created = client.post("/v1/todos", json={"title": title}, headers=owner.headers)
+        assert created.status_code == 201, created.get_data(as_text=True)
+        reset()
+        page = client.get("/v1/todos?limit=50", headers=owner.headers)
+        assert page.status_code == 200, page.get_data(as_text=True)
+        assert [item["title"] for item in page.get_json()["items"]] == [title]

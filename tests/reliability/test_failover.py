@@ -1,9 +1,11 @@
 """After a failover, one failed liveness check clears every stale pooled connection.
 
-The engine's liveness check is the BEGIN it sends on checkout (common.db.engine.
-_begin_on_checkout). When the server restarts (here: an embedded PostgreSQL this module
-starts and controls, stopped with a fast shutdown, which cuts every open connection, and
-started again), every pooled connection is dead. The first checkout's failed check
+The engine's liveness check, on checkout, asks the kernel whether the idle connection's
+socket has anything to read (common.db.engine._check_on_checkout): a server that closed it
+sent its FATAL message and the end of the connection. When the server restarts (here: an
+embedded PostgreSQL this module starts and controls, stopped with a fast shutdown, which
+cuts every open connection, and started again), every pooled connection is dead. The first
+checkout's failed check
 invalidates the whole pool (`InvalidatePoolError`); the other stale connections are then
 replaced when checked out, without a failing check of their own (one timeout each, had the
 old server vanished without closing them).
