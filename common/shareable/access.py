@@ -22,18 +22,23 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import (
     CTE,
     ColumnElement,
     FromClause,
     Select,
+    Subquery,
     Table,
+    Text,
     bindparam,
     case,
+    cast,
     exists,
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     true,
@@ -295,6 +300,7 @@ def tag_ids(spec: Shareable, item_id: Any) -> Any:
     return (
         select(func.coalesce(ids, pg_array([], type_=UUID(as_uuid=True))))
         .where(spec.tag_item == item_id)
+        .correlate_except(link)  # the item's row is the enclosing statement's, however nested
         .scalar_subquery()
     )
 
@@ -323,19 +329,25 @@ def owner_only(
 class View:
     """How one shareable resource is represented and listed.
 
-    `columns` are the resource's own columns of its Out schema (child lists as scalar
-    subqueries); `join` adds outer joins they need; `search` is the condition of `q`;
-    `filters` the conditions of the resource's own list filters (of its `list_query`);
-    `to_out` turns a row into the Out schema's fields (`list_out` where a list shows less)."""
+    `out` is its Out schema and `fields` its representation as PostgreSQL builds it: for a
+    row's columns `c`, the SQL value of each Out field that is the resource's own (JSON-ready:
+    timestamps through `json_timestamp`, nested objects through `json_row`); `list_fields`
+    what a list shows instead. `columns` are the same fields as plain columns (child lists as
+    scalar subqueries) and `to_out` turns a row of them into the Out schema's fields: the
+    change feeds read those. `join` adds outer joins the columns need; `search` is the
+    condition of `q`; `filters` the conditions of the resource's own list filters (of its
+    `list_query`)."""
 
     spec: Shareable
+    out: type[BaseModel]
+    fields: Callable[[Any], dict[str, Any]]
     columns: tuple[Any, ...]
     sorts: dict[str, SortKey]
     search: Callable[[str], ColumnElement[bool]]
     to_out: Callable[[RowMapping], dict[str, Any]]
     join: Callable[[FromClause], FromClause] = lambda source: source
     filters: Callable[[Any], list[ColumnElement[bool]]] = lambda query: []
-    list_out: Callable[[RowMapping], dict[str, Any]] | None = None
+    list_fields: Callable[[Any], dict[str, Any]] = lambda c: {}
     list_query: type[ShareableListQuery] = ShareableListQuery  # the list's query schema
     representation: tuple[Any, ...] = field(init=False)
 
@@ -348,6 +360,54 @@ class View:
         )
         object.__setattr__(self, "representation", every)  # every Out column but `access`
 
+    def shown(
+        self,
+        c: Any,
+        access: Any,
+        *,
+        listed: bool = False,
+        given: dict[str, Any] | None = None,
+    ) -> ColumnElement[str]:
+        """The item as the Out schema's JSON text, built by PostgreSQL from the columns `c`
+        of its row (the table's, or a CTE's returning them) and the caller's `access`.
+        `listed`: as a list shows it; `given`: fields whose value the statement writes
+        (a write does not see its own changes of other tables)."""
+        values = {
+            "id": c.id,
+            **self.fields(c),
+            "tag_ids": tag_ids(self.spec, c.id),
+            "owner_id": c.user_id,
+            "access": access,
+            "version": c.version,
+            "created_at": json_timestamp(c.created_at),
+            "updated_at": json_timestamp(c.updated_at),
+            **(self.list_fields(c) if listed else {}),
+            **(given or {}),
+        }
+        names = list(self.out.model_fields)
+        if set(values) != set(names):
+            raise TypeError(f"{self.out.__name__} has {names}, the SQL builds {list(values)}")
+        row = select(*(values[n].label(n) for n in names)).correlate_except(None)
+        return cast(json_row(row), Text)  # text: pg8000 would parse json
+
+
+def json_row(fields: Select[Any]) -> Any:
+    """A scalar subquery: the one row of `fields` (correlated to the enclosing statement as
+    its caller says) as a JSON object, of type json, NULL when there is no row. Keys are in
+    the order of its labelled columns; row_to_json writes it compactly (json_build_object
+    would put spaces around every colon)."""
+    row = fields.subquery("fields")
+    return select(func.row_to_json(row.table_valued())).scalar_subquery()
+
+
+def json_timestamp(column: Any) -> ColumnElement[str]:
+    """A timestamptz as pydantic writes our `Timestamp`s: UTC with `Z`, microseconds only
+    when there are any ("2024-05-01T09:00:00Z", "2024-05-01T09:00:00.120000Z")."""
+    # The constants are written into the SQL, not sent as parameters of every statement.
+    utc = func.timezone(literal_column("'UTC'"), column)
+    text = func.to_char(utc, literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"""))
+    return func.replace(text, literal_column("'.000000Z'"), literal_column("'Z'"))
+
 
 # The bound parameters of statements built once per shape and reused (building one of these
 # statements took ~3 ms of Python per request, more than running it: docs/benchmarks.md).
@@ -355,21 +415,39 @@ ME = bindparam("me", type_=UUID(as_uuid=True))
 ITEM_ID = bindparam("item_id", type_=UUID(as_uuid=True))
 
 
-@functools.cache
-def _visible_one(view: View, extra: tuple[Any, ...], lock: bool) -> Select[Any]:
-    """The statement of `get_visible` for this view and extra columns, with ME and ITEM_ID."""
+def _visible(
+    view: View,
+    columns: Callable[[ColumnElement[str]], Sequence[Any]],
+    join: Callable[[FromClause], FromClause] = lambda source: source,
+) -> Select[Any]:
+    """The item ITEM_ID as ME may see it: `columns(access)` of its row, from the table and
+    what `join` adds."""
     t = view.spec.table
     acc = received(view.spec, ME, ITEM_ID)
-    stmt = (
-        select(*view.representation, *extra, access_level(t, acc, ME).label("access"))
-        .select_from(view.join(t.outerjoin(acc, acc.c.id == t.c.id)))
+    return (
+        select(*columns(access_level(t, acc, ME)))
+        .select_from(join(t.outerjoin(acc, acc.c.id == t.c.id)))
         .where(
             t.c.id == ITEM_ID,
             t.c.deleted_at.is_(None),
             or_(t.c.user_id == ME, acc.c.id.is_not(None)),
         )
     )
-    return stmt.with_for_update(of=t, key_share=True) if lock else stmt
+
+
+@functools.cache
+def _visible_one(view: View, extra: tuple[Any, ...], lock: bool) -> Select[Any]:
+    """The statement of `get_visible` for this view and extra columns, with ME and ITEM_ID."""
+    columns = lambda access: (*view.representation, *extra, access.label("access"))  # noqa: E731
+    stmt = _visible(view, columns, view.join)
+    return stmt.with_for_update(of=view.spec.table, key_share=True) if lock else stmt
+
+
+@functools.cache
+def _shown_one(view: View) -> Select[Any]:
+    """The statement of `show_visible` for this view, with ME and ITEM_ID."""
+    t = view.spec.table
+    return _visible(view, lambda access: (view.shown(t.c, access).label("json"), t.c.version))
 
 
 def get_visible(
@@ -391,6 +469,22 @@ def get_visible(
     return session.execute(stmt, {"me": me, "item_id": item_id}).mappings().first()
 
 
+def show_visible(
+    *, session: Session, view: View, me: uuid.UUID, item_id: uuid.UUID
+) -> Shown | None:
+    """One item as the caller may see it, as its Out JSON (built by PostgreSQL), or None."""
+    row = session.execute(_shown_one(view), {"me": me, "item_id": item_id}).first()
+    return None if row is None else Shown(row.json, row.version)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """An item's representation as its Out schema's JSON text, and its version (the ETag)."""
+
+    json: str
+    version: int
+
+
 def list_visible(
     *,
     session: Session,
@@ -399,9 +493,36 @@ def list_visible(
     query: ShareableListQuery,
     sort: SortKey,
     after: tuple[Any, uuid.UUID] | None,
+    shown: bool = False,
 ) -> list[RowMapping]:
     """One page (limit + 1 rows, to tell whether more follow) in one statement, with the
-    filters every shareable list has (pinned, tag, q) and the view's own.
+    filters every shareable list has (pinned, tag, q) and the view's own: rows of the
+    representation columns and `access`, or (`shown`) of `id`, the sort column (for the
+    cursor) and `json`, each item as a list shows it (its Out JSON, built by PostgreSQL)."""
+    t = view.spec.table
+
+    def columns(page: Subquery) -> list[Any]:
+        if shown:
+            return [t.c.id, sort.column, view.shown(t.c, page.c.access, listed=True).label("json")]
+        return [*view.representation, page.c.access]
+
+    join = (lambda source: source) if shown else view.join
+    stmt = _page(view, columns, me=me, query=query, sort=sort, after=after, join=join)
+    return list(session.execute(stmt).mappings())
+
+
+def _page(
+    view: View,
+    columns: Callable[[Subquery], list[Any]],
+    *,
+    me: uuid.UUID,
+    query: ShareableListQuery,
+    sort: SortKey,
+    after: tuple[Any, uuid.UUID] | None,
+    join: Callable[[FromClause], FromClause],
+) -> Select[Any]:
+    """The statement of one page of a list: `columns(page)` of its rows (`page.c.access` is
+    the caller's access), from the page joined with the table and what `join` adds.
 
     Owned and shared rows are two branches, each walking its own index in sort order and
     stopping after limit + 1 rows; the union is sorted and cut once more. Representation
@@ -432,13 +553,12 @@ def list_visible(
             .limit(n)
         )
     page = (union_all(*branches) if len(branches) > 1 else branches[0]).subquery("page")
-    stmt = (
-        select(*view.representation, page.c.access)
-        .select_from(view.join(page.join(t, t.c.id == page.c.id)))
+    return (
+        select(*columns(page))
+        .select_from(join(page.join(t, t.c.id == page.c.id)))
         .order_by(*order)
         .limit(n)
     )
-    return list(session.execute(stmt).mappings())
 
 
 def contains(column: Any, text: str) -> ColumnElement[bool]:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from common.db.models import ContactAddress, ContactEmail, ContactNumber
 from common.db.tables import table
 from common.paging import SortKey, both_ways, timestamp_sorts
-from common.schemas.contacts import CHILD_LISTS, ContactCreate
+from common.schemas.contacts import CHILD_LISTS, ContactCreate, ContactOut
 from common.shareable import writes
 from common.shareable.access import CONTACTS, View, contains
 
@@ -52,12 +52,19 @@ def _child_list(name: str, contact_id: Any) -> Any:
     return (
         select(func.coalesce(values, pg_array([], type_=Text)))
         .where(child.c.contact_id == contact_id)
+        .correlate_except(child)  # the contact's row is the enclosing statement's
         .scalar_subquery()
     )
 
 
 def to_out(row: RowMapping) -> dict[str, Any]:
     return {name: row[name] for name in (*_COLUMNS, *CHILD_LISTS, "owner_id", "tag_ids", "access")}
+
+
+def _fields(c: Any) -> dict[str, Any]:
+    """ContactOut's own fields as PostgreSQL builds them (common.shareable.access.View)."""
+    own = {name: c[name] for name in ("name", "note", "pinned")}
+    return {**own, **{name: _child_list(name, c.id) for name in CHILD_LISTS}}
 
 
 def _matches(text: str) -> ColumnElement[bool]:
@@ -74,6 +81,8 @@ def _matches(text: str) -> ColumnElement[bool]:
 SORTS: dict[str, SortKey] = {**timestamp_sorts(t), **both_ways(t.c.name, "str")}
 VIEW = View(
     spec=CONTACTS,
+    out=ContactOut,
+    fields=_fields,
     columns=(
         *(t.c[name] for name in _COLUMNS),
         *(_child_list(name, t.c.id).label(name) for name in CHILD_LISTS),

@@ -7,12 +7,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy import ColumnElement, case, delete, null, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from common.paging import SortKey, timestamp_sorts
-from common.schemas.memos import MemoCreate
+from common.schemas.memos import MemoCreate, MemoOut
 from common.shareable import writes
 from common.shareable.access import MEMOS, View, contains
 
@@ -40,22 +40,26 @@ def to_out(row: RowMapping) -> dict[str, Any]:
     return {name: row[name] for name in (*_COLUMNS, "owner_id", "tag_ids", "access")}
 
 
-def list_out(row: RowMapping) -> dict[str, Any]:
-    """MemoOut's fields in a list: an obfuscated memo's content is hidden (null)."""
-    data = to_out(row)
-    if data["obfuscated"]:
-        data["content"] = None
-    return data
+def _fields(c: Any) -> dict[str, Any]:
+    """MemoOut's own fields as PostgreSQL builds them (common.shareable.access.View)."""
+    return {name: c[name] for name in ("content", "note", "pinned", "obfuscated", "secret")}
+
+
+def _list_fields(c: Any) -> dict[str, Any]:
+    """What a list shows instead: an obfuscated memo's content is hidden (null)."""
+    return {"content": case((c.obfuscated, null()), else_=c.content)}
 
 
 SORTS: dict[str, SortKey] = timestamp_sorts(t)
 VIEW = View(
     spec=MEMOS,
+    out=MemoOut,
+    fields=_fields,
+    list_fields=_list_fields,
     columns=tuple(t.c[name] for name in _COLUMNS),
     sorts=SORTS,
     search=_search,
     to_out=to_out,
-    list_out=list_out,
 )
 
 

@@ -20,10 +20,11 @@ from typing import Any
 
 from common import errors, paging, sync
 from common.http import Ctx, Reply, etag
+from common.http.responses import Json
 from common.schemas.changes import ChangesQuery
 from common.schemas.shares import ShareIn
 from common.shareable import feeds, links, writes
-from common.shareable.access import OWNER, WRITE, View, get_visible, list_visible
+from common.shareable.access import OWNER, WRITE, View, list_visible, show_visible
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class ItemRoutes:
 
     # --- items ---------------------------------------------------------------------------
 
-    def list_items(self, ctx: Ctx, query: Any) -> dict[str, Any]:
+    def list_items(self, ctx: Ctx, query: Any) -> Reply:
         view = self.r.view
         sort = view.sorts[query.sort]
         scope = paging.list_scope(
@@ -65,11 +66,16 @@ class ItemRoutes:
         )
         after = paging.position(query.cursor, scope=scope, sort=sort)
         rows = list_visible(
-            session=ctx.session, view=view, me=ctx.user_id, query=query, sort=sort, after=after
+            session=ctx.session,
+            view=view,
+            me=ctx.user_id,
+            query=query,
+            sort=sort,
+            after=after,
+            shown=True,
         )
         page, cursor = paging.next_cursor(rows, limit=query.limit, scope=scope, sort=sort)
-        show = view.list_out or view.to_out
-        return {"items": [show(row) for row in page], "next_cursor": cursor}
+        return Reply(Json.page([row["json"] for row in page], cursor))
 
     def create_item(self, ctx: Ctx, body: Any) -> Reply:
         self._check(body)
@@ -79,10 +85,10 @@ class ItemRoutes:
         return Reply(item, 201, headers)
 
     def get_item(self, ctx: Ctx, item_id: uuid.UUID) -> Reply:
-        row = get_visible(session=ctx.session, view=self.r.view, me=ctx.user_id, item_id=item_id)
-        if row is None:
+        shown = show_visible(session=ctx.session, view=self.r.view, me=ctx.user_id, item_id=item_id)
+        if shown is None:
             raise errors.NotFound(f"No such {self.name}.")
-        return Reply(self.r.view.to_out(row), headers=etag(row["version"]))
+        return Reply(Json(shown.json), headers=etag(shown.version))
 
     def update_item(self, ctx: Ctx, item_id: uuid.UUID, body: Any) -> Reply:
         self._check(body)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     CTE,
     ColumnElement,
     FromClause,
+    case,
     delete,
     exists,
     func,
@@ -32,9 +33,16 @@ from common import errors
 from common.db.models import TodoRecurrence, User
 from common.db.tables import table
 from common.paging import SortKey, both_ways, timestamp_sorts
-from common.schemas.todos import Recurrence, TodoCreate, TodoListQuery
+from common.schemas.todos import RECURRENCE_TYPES, Recurrence, TodoCreate, TodoListQuery, TodoOut
 from common.shareable import writes
-from common.shareable.access import TODOS, View, contains, get_visible
+from common.shareable.access import (
+    TODOS,
+    View,
+    contains,
+    get_visible,
+    json_row,
+    json_timestamp,
+)
 
 t = TODOS.table
 recurrences = table(TodoRecurrence)
@@ -91,6 +99,36 @@ def _filters(query: TodoListQuery) -> list[ColumnElement[bool]]:
     return found
 
 
+_TIMESTAMPS = ("deadline", "remind_at", "completed_at")
+
+
+def recurrence_json(r: Any) -> dict[str, Any]:
+    """Recurrence's fields as SQL values of the recurrence columns `r` (stored or sent)."""
+    kind = r["recurrence_type"]
+    values = {name: r[name] for name in _RECURRENCE_COLUMNS}
+    values["recurrence_type"] = case(
+        *((kind == i, literal(name)) for i, name in enumerate(RECURRENCE_TYPES))
+    )
+    for name in ("start_at", "end_at"):
+        values[name] = json_timestamp(values[name])
+    names = dict(zip(_RECURRENCE_COLUMNS, Recurrence.model_fields, strict=True))
+    return {names[k]: v for k, v in values.items()}
+
+
+def _stored_recurrence(c: Any) -> Any:
+    """The todo's stored recurrence as Recurrence's JSON (NULL when it has none)."""
+    fields = recurrence_json(recurrences.c)
+    row = select(*(v.label(k) for k, v in fields.items())).where(recurrences.c.todo_id == c.id)
+    return json_row(row.correlate_except(recurrences))
+
+
+def _fields(c: Any) -> dict[str, Any]:
+    """TodoOut's own fields as PostgreSQL builds them (common.shareable.access.View)."""
+    fields = {name: c[name] for name in ("title", "description", "priority", "pinned", "done")}
+    fields.update({name: json_timestamp(c[name]) for name in _TIMESTAMPS})
+    return {**fields, "parent_id": c.parent_id, "recurrence": _stored_recurrence(c)}
+
+
 def to_out(row: RowMapping) -> dict[str, Any]:
     """A row of a representation query as TodoOut's fields."""
     data = {name: row[name] for name in (*_TODO_COLUMNS, "owner_id", "tag_ids", "access")}
@@ -105,6 +143,8 @@ SORTS: dict[str, SortKey] = {
 }
 VIEW = View(
     spec=TODOS,
+    out=TodoOut,
+    fields=_fields,
     columns=(
         *(t.c[name] for name in _TODO_COLUMNS),
         *(recurrences.c[name] for name in _RECURRENCE_COLUMNS),
