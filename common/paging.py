@@ -69,19 +69,19 @@ class SortKey:
             return [self.column.desc().nulls_first(), id_column.desc()]
         return [self.column.asc().nulls_last(), id_column.asc()]
 
-    def after(self, id_column: Any, value: Any, last_id: uuid.UUID) -> ColumnElement[bool]:
-        """Rows strictly after (value, last_id) in this order."""
+    def after(self, id_column: Any, value: Any, last_id: Any) -> ColumnElement[bool]:
+        """Rows strictly after (value, last_id) in this order (values, or parameters)."""
         col = self.column
-        pair = tuple_(col, id_column)
+        pair, seen = tuple_(col, id_column), tuple_(value, last_id)  # values or parameters
         if not self.nullable:
-            return pair < (value, last_id) if self.descending else pair > (value, last_id)
+            return pair < seen if self.descending else pair > seen
         if self.descending:  # NULLs first, then values descending
             if value is None:
                 return or_(and_(col.is_(None), id_column < last_id), col.is_not(None))
-            return pair < (value, last_id)
+            return pair < seen
         if value is None:  # values ascending, then NULLs
             return and_(col.is_(None), id_column > last_id)
-        return or_(pair > (value, last_id), col.is_(None))
+        return or_(pair > seen, col.is_(None))
 
     def encode(self, value: Any) -> Any:
         return value.isoformat() if isinstance(value, datetime) else value

@@ -27,8 +27,8 @@ from sqlalchemy import (
     CTE,
     ColumnElement,
     FromClause,
+    Integer,
     Select,
-    Subquery,
     Table,
     Text,
     bindparam,
@@ -335,15 +335,15 @@ class View:
     what a list shows instead. `columns` are the same fields as plain columns (child lists as
     scalar subqueries) and `to_out` turns a row of them into the Out schema's fields: the
     change feeds read those. `join` adds outer joins the columns need; `search` is the
-    condition of `q`; `filters` the conditions of the resource's own list filters (of its
-    `list_query`)."""
+    condition of `q` (given its `like_pattern` as a parameter); `filters` the conditions of
+    the resource's own list filters (of its `list_query`, values as `param`s)."""
 
     spec: Shareable
     out: type[BaseModel]
     fields: Callable[[Any], dict[str, Any]]
     columns: tuple[Any, ...]
     sorts: dict[str, SortKey]
-    search: Callable[[str], ColumnElement[bool]]
+    search: Callable[[Any], ColumnElement[bool]]
     to_out: Callable[[RowMapping], dict[str, Any]]
     join: Callable[[FromClause], FromClause] = lambda source: source
     filters: Callable[[Any], list[ColumnElement[bool]]] = lambda query: []
@@ -498,73 +498,103 @@ def list_visible(
     """One page (limit + 1 rows, to tell whether more follow) in one statement, with the
     filters every shareable list has (pinned, tag, q) and the view's own: rows of the
     representation columns and `access`, or (`shown`) of `id`, the sort column (for the
-    cursor) and `json`, each item as a list shows it (its Out JSON, built by PostgreSQL)."""
-    t = view.spec.table
+    cursor) and `json`, each item as a list shows it (its Out JSON, built by PostgreSQL).
 
-    def columns(page: Subquery) -> list[Any]:
-        if shown:
-            return [t.c.id, sort.column, view.shown(t.c, page.c.access, listed=True).label("json")]
-        return [*view.representation, page.c.access]
+    The statement is built once per shape (which filters are given, the sort, the scope,
+    where a cursor points) and reused with the values as parameters: building it took more
+    CPU than the rest of the request. Filters therefore name their values as parameters
+    called after their query field (`param`), never as literals."""
+    given = {name: value for name, value in query if name not in ("limit", "cursor")}
+    shape = _Shape(
+        view,
+        shown,
+        sort,
+        tuple((k, v if k in ("scope", "sort") else type(v)) for k, v in given.items()),
+        None if after is None else after[0] is not None,
+        query,
+    )
+    stmt = _page(shape)
+    values = {k: v for k, v in given.items() if v is not None and k not in ("scope", "sort")}
+    if query.q is not None:
+        values["q"] = like_pattern(query.q)
+    if after is not None:
+        values["after_value"], values["after_id"] = after
+    values.update(me=me, rows=query.limit + 1)
+    return list(session.execute(stmt, values).mappings())
 
-    join = (lambda source: source) if shown else view.join
-    stmt = _page(view, columns, me=me, query=query, sort=sort, after=after, join=join)
-    return list(session.execute(stmt).mappings())
+
+def param(name: str, column: Any) -> Any:
+    """The parameter of a list filter's value: `name` is the query field that holds it."""
+    return bindparam(name, type_=column.type)
 
 
-def _page(
-    view: View,
-    columns: Callable[[Subquery], list[Any]],
-    *,
-    me: uuid.UUID,
-    query: ShareableListQuery,
-    sort: SortKey,
-    after: tuple[Any, uuid.UUID] | None,
-    join: Callable[[FromClause], FromClause],
-) -> Select[Any]:
-    """The statement of one page of a list: `columns(page)` of its rows (`page.c.access` is
-    the caller's access), from the page joined with the table and what `join` adds.
+@dataclass(frozen=True)
+class _Shape:
+    """What the statement of a list page depends on: the view and the columns it reads,
+    the sort, which filters are given (names and the types of their values), where the
+    cursor points (None: no cursor; else whether its sort value is not null) and, not
+    compared, the first query seen of this shape."""
+
+    view: View
+    shown: bool
+    sort: SortKey
+    filters: tuple[tuple[str, Any], ...]
+    position: bool | None
+    query: ShareableListQuery = field(compare=False, hash=False)
+
+
+@functools.cache
+def _page(shape: _Shape) -> Select[Any]:
+    """The statement of one page of a list of this shape, with ME, `rows` (limit + 1) and
+    the values of its filters and of the cursor's position as parameters.
 
     Owned and shared rows are two branches, each walking its own index in sort order and
     stopping after limit + 1 rows; the union is sorted and cut once more. Representation
     columns are computed only for the rows of the page."""
+    view, sort, query = shape.view, shape.sort, shape.query
     spec = view.spec
     t = spec.table
-    scope, limit = query.scope, query.limit
     where = [t.c.deleted_at.is_(None), *_list_filters(view, query), *view.filters(query)]
-    if after is not None:
-        where.append(sort.after(t.c.id, *after))
+    if shape.position is not None:
+        value = param("after_value", sort.column) if shape.position else None
+        where.append(sort.after(t.c.id, value, param("after_id", t.c.id)))
     order = sort.order_by(t.c.id)
-    n = limit + 1
+    n = bindparam("rows", type_=Integer)
     branches: list[Select[Any]] = []
-    if scope in ("all", "owned"):
+    if query.scope in ("all", "owned"):
         branches.append(
             select(t.c.id, literal(OWNER).label("access"))
-            .where(t.c.user_id == me, *where)
+            .where(t.c.user_id == ME, *where)
             .order_by(*order)
             .limit(n)
         )
-    if scope in ("all", "shared"):
-        acc = received(spec, me)
+    if query.scope in ("all", "shared"):
+        acc = received(spec, ME)
         branches.append(
-            select(t.c.id, access_level(t, acc, me).label("access"))
+            select(t.c.id, access_level(t, acc, ME).label("access"))
             .select_from(t.join(acc, acc.c.id == t.c.id))
-            .where(t.c.user_id != me, *where)
+            .where(t.c.user_id != ME, *where)
             .order_by(*order)
             .limit(n)
         )
     page = (union_all(*branches) if len(branches) > 1 else branches[0]).subquery("page")
-    return (
-        select(*columns(page))
-        .select_from(join(page.join(t, t.c.id == page.c.id)))
-        .order_by(*order)
-        .limit(n)
-    )
+    source: FromClause = page.join(t, t.c.id == page.c.id)
+    if shape.shown:
+        columns = [t.c.id, sort.column, view.shown(t.c, page.c.access, listed=True).label("json")]
+    else:
+        columns, source = [*view.representation, page.c.access], view.join(source)
+    return select(*columns).select_from(source).order_by(*order).limit(n)
 
 
-def contains(column: Any, text: str) -> ColumnElement[bool]:
-    """Case-insensitive substring match (trigram indexes serve it); % and _ are literal."""
+def like_pattern(text: str) -> str:
+    """The ILIKE pattern of a substring match of `text` (`contains`): % and _ are literal."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.ilike(f"%{escaped}%", escape="\\")  # type: ignore[no-any-return]
+    return f"%{escaped}%"
+
+
+def contains(column: Any, pattern: Any) -> ColumnElement[bool]:
+    """Case-insensitive substring match (trigram indexes serve it) of a `like_pattern`."""
+    return column.ilike(pattern, escape="\\")  # type: ignore[no-any-return]
 
 
 def _list_filters(view: View, query: ShareableListQuery) -> Sequence[ColumnElement[bool]]:
@@ -573,10 +603,11 @@ def _list_filters(view: View, query: ShareableListQuery) -> Sequence[ColumnEleme
     t = spec.table
     found: list[ColumnElement[bool]] = []
     if query.pinned is not None:
-        found.append(t.c.pinned.is_(query.pinned))
+        found.append(t.c.pinned == param("pinned", t.c.pinned))
     if query.tag is not None:
         link = spec.tag_table
-        found.append(exists().where(spec.tag_item == t.c.id, link.c.tag_id == query.tag))
+        tag = param("tag", link.c.tag_id)
+        found.append(exists().where(spec.tag_item == t.c.id, link.c.tag_id == tag))
     if query.q is not None:
-        found.append(view.search(query.q))
+        found.append(view.search(bindparam("q", type_=Text)))
     return found

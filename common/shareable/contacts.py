@@ -67,14 +67,14 @@ def _fields(c: Any) -> dict[str, Any]:
     return {**own, **{name: _child_list(name, c.id) for name in CHILD_LISTS}}
 
 
-def _matches(text: str) -> ColumnElement[bool]:
+def _matches(pattern: Any) -> ColumnElement[bool]:
     """`q`: the name, or any of the contact's numbers or emails."""
     numbers, number = CHILDREN["numbers"]
     emails, email = CHILDREN["emails"]
     return or_(
-        contains(t.c.name, text),
-        exists().where(numbers.c.contact_id == t.c.id, contains(numbers.c[number], text)),
-        exists().where(emails.c.contact_id == t.c.id, contains(emails.c[email], text)),
+        contains(t.c.name, pattern),
+        exists().where(numbers.c.contact_id == t.c.id, contains(numbers.c[number], pattern)),
+        exists().where(emails.c.contact_id == t.c.id, contains(emails.c[email], pattern)),
     )
 
 

@@ -31,8 +31,8 @@ _COLUMNS = (
 )
 
 
-def _search(text: str) -> ColumnElement[bool]:
-    return or_(contains(t.c.content, text), contains(t.c.note, text))
+def _search(pattern: Any) -> ColumnElement[bool]:
+    return or_(contains(t.c.content, pattern), contains(t.c.note, pattern))
 
 
 def to_out(row: RowMapping) -> dict[str, Any]:

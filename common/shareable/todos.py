@@ -42,6 +42,7 @@ from common.shareable.access import (
     get_visible,
     json_row,
     json_timestamp,
+    param,
 )
 
 t = TODOS.table
@@ -75,8 +76,8 @@ _RECURRENCE_COLUMNS = (
 )
 
 
-def _search(text: str) -> ColumnElement[bool]:
-    return or_(contains(t.c.title, text), contains(t.c.description, text))
+def _search(pattern: Any) -> ColumnElement[bool]:
+    return or_(contains(t.c.title, pattern), contains(t.c.description, pattern))
 
 
 def _with_recurrence(source: FromClause) -> FromClause:
@@ -84,18 +85,19 @@ def _with_recurrence(source: FromClause) -> FromClause:
 
 
 def _filters(query: TodoListQuery) -> list[ColumnElement[bool]]:
-    """The todo list's own filters (the shared ones are applied by list_visible)."""
+    """The todo list's own filters (the shared ones are applied by list_visible), their
+    values as parameters named after their fields."""
     found: list[ColumnElement[bool]] = []
     if query.done is not None:
-        found.append(t.c.done.is_(query.done))
+        found.append(t.c.done == param("done", t.c.done))
     if query.parent_id == "root":
         found.append(t.c.parent_id.is_(None))
     elif query.parent_id is not None:
-        found.append(t.c.parent_id == query.parent_id)
+        found.append(t.c.parent_id == param("parent_id", t.c.parent_id))
     if query.due_before is not None:
-        found.append(t.c.deadline < query.due_before)
+        found.append(t.c.deadline < param("due_before", t.c.deadline))
     if query.due_after is not None:
-        found.append(t.c.deadline >= query.due_after)
+        found.append(t.c.deadline >= param("due_after", t.c.deadline))
     return found
 
 
