@@ -249,7 +249,8 @@ def guarded_update(
     left: of two writers holding one ETag exactly one succeeds, and nothing writes to an item
     a concurrent DELETE removed. The version (and `updated_at`) move only when a value
     changes: one of `values` differs from the stored one, or one of `changed` (what the
-    resource stores elsewhere: tags, recurrence, lists) holds. Returns (id, version)."""
+    resource stores elsewhere: tags, recurrence, lists) holds. Returns the updated row,
+    the caller's `access` and `seen_version`, the version in the statement's snapshot."""
     t = spec.table
     tgt = target(spec, me, item_id)
     differs = or_(
@@ -268,7 +269,7 @@ def guarded_update(
             version=case((differs, t.c.version + 1), else_=t.c.version),
             updated_at=case((differs, func.now()), else_=t.c.updated_at),
         )
-        .returning(t.c.id, t.c.version)
+        .returning(*t.c, tgt.c.access, tgt.c.version.label("seen_version"))
     )
 
 

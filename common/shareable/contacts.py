@@ -32,7 +32,7 @@ from common.db.tables import table
 from common.paging import SortKey, both_ways, timestamp_sorts
 from common.schemas.contacts import CHILD_LISTS, ContactCreate, ContactOut
 from common.shareable import writes
-from common.shareable.access import CONTACTS, View, contains
+from common.shareable.access import CONTACTS, Shown, View, contains
 
 t = CONTACTS.table
 # list name -> (child table, its value column)
@@ -136,8 +136,9 @@ def create_contact(*, session: Session, me: uuid.UUID, data: ContactCreate) -> d
     return {**row, **lists}
 
 
-def update_contact(*, session: Session, edit: writes.Edit) -> None:
-    """Apply a PATCH in one statement; each list sent replaces that whole list."""
+def update_contact(*, session: Session, edit: writes.Edit) -> Shown | None:
+    """Apply a PATCH in one statement; each list sent replaces that whole list. The
+    contact's representation after it (None: read it again, see writes.apply)."""
     changes = edit.fields
     lists = {name: [str(v) for v in changes[name]] for name in CHILD_LISTS if name in changes}
     values = {k: v for k, v in changes.items() if k not in ("tag_ids", *CHILD_LISTS)}
@@ -147,4 +148,5 @@ def update_contact(*, session: Session, edit: writes.Edit) -> None:
     ]
     item = writes.updated(CONTACTS, edit, values=values, changed=changed)
     also = _write_children(item.row, lists, replace=True)
-    writes.apply(session=session, item=item, also=also)
+    given = {name: literal(sent, ARRAY(Text)) for name, sent in lists.items()}
+    return writes.apply(session=session, item=item, view=VIEW, given=given, also=also)

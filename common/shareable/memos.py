@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from common.paging import SortKey, timestamp_sorts
 from common.schemas.memos import MemoCreate, MemoOut
 from common.shareable import writes
-from common.shareable.access import MEMOS, View, contains
+from common.shareable.access import MEMOS, Shown, View, contains
 
 t = MEMOS.table
 
@@ -75,8 +75,9 @@ def create_memo(*, session: Session, me: uuid.UUID, data: MemoCreate) -> dict[st
     return row
 
 
-def update_memo(*, session: Session, edit: writes.Edit) -> None:
+def update_memo(*, session: Session, edit: writes.Edit) -> Shown | None:
     """Apply a PATCH in one statement; making a memo secret revokes its shares in it too.
+    The memo's representation after it (None: read it again, see writes.apply).
 
     Making it secret first locks the memo (one more statement, only then): a share being
     granted holds the memo FOR SHARE until it commits (common.shareable.links.put_share), so
@@ -92,4 +93,4 @@ def update_memo(*, session: Session, edit: writes.Edit) -> None:
     if revoke:
         s = MEMOS.share_table
         also.append(delete(s).where(MEMOS.share_item == item.row.c.id).cte("shares_revoked"))
-    writes.apply(session=session, item=item, also=also)
+    return writes.apply(session=session, item=item, view=VIEW, also=also)

@@ -24,7 +24,7 @@ from common.http.responses import Json
 from common.schemas.changes import ChangesQuery
 from common.schemas.shares import ShareIn
 from common.shareable import feeds, links, writes
-from common.shareable.access import OWNER, WRITE, View, list_visible, show_visible
+from common.shareable.access import OWNER, WRITE, Shown, View, list_visible, show_visible
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Resource:
     path: str  # "/v1/todos"
     sharee_writable: frozenset[str]  # the fields a `write` sharee may change
     create: Callable[..., dict[str, Any]]  # (*, session, me, data) -> the new item's fields
-    update: Callable[..., None]  # (*, session, edit: writes.Edit)
+    update: Callable[..., Shown | None]  # (*, session, edit: writes.Edit) -> see writes.apply
     check: Callable[[Any], list[errors.FieldError]] = lambda body: []  # what pydantic can't
 
 
@@ -95,8 +95,14 @@ class ItemRoutes:
         changes = {field: getattr(body, field) for field in body.model_fields_set}
         allowed = (OWNER, WRITE) if set(changes) <= self.r.sharee_writable else (OWNER,)
         edit = writes.Edit(ctx.user_id, item_id, changes, ctx.if_match(), allowed)
-        self.r.update(session=ctx.session, edit=edit)
-        return self.get_item(ctx, item_id)
+        return self.written(ctx, item_id, self.r.update(session=ctx.session, edit=edit))
+
+    def written(self, ctx: Ctx, item_id: uuid.UUID, shown: Shown | None) -> Reply:
+        """The answer to a write of an item: the representation its statement returned, or
+        (None: another writer came between, writes.apply) the item read again."""
+        if shown is None:
+            return self.get_item(ctx, item_id)
+        return Reply(Json(shown.json), headers=etag(shown.version))
 
     def delete_item(self, ctx: Ctx, item_id: uuid.UUID) -> None:
         writes.soft_delete(

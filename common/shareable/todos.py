@@ -37,6 +37,7 @@ from common.schemas.todos import RECURRENCE_TYPES, Recurrence, TodoCreate, TodoL
 from common.shareable import writes
 from common.shareable.access import (
     TODOS,
+    Shown,
     View,
     contains,
     get_visible,
@@ -122,6 +123,14 @@ def _stored_recurrence(c: Any) -> Any:
     fields = recurrence_json(recurrences.c)
     row = select(*(v.label(k) for k, v in fields.items())).where(recurrences.c.todo_id == c.id)
     return json_row(row.correlate_except(recurrences))
+
+
+def _sent_recurrence(rec: Recurrence | None) -> Any:
+    """A recurrence being written, as `_stored_recurrence` will show it once stored."""
+    if rec is None:
+        return null()
+    stored = {k: literal(v, recurrences.c[k].type) for k, v in rec.to_row().items()}
+    return json_row(select(*(v.label(k) for k, v in recurrence_json(stored).items())))
 
 
 def _fields(c: Any) -> dict[str, Any]:
@@ -246,8 +255,9 @@ def _recurrence_differs(rec: Recurrence | None) -> ColumnElement[bool]:
     return ~stored.where(*same)
 
 
-def update_todo(*, session: Session, edit: writes.Edit) -> None:
-    """Apply a PATCH in one statement (tag links and recurrence included), or explain why not.
+def update_todo(*, session: Session, edit: writes.Edit) -> Shown | None:
+    """Apply a PATCH in one statement (tag links and recurrence included), or explain why not;
+    the todo's representation after it (None: read it again, see writes.apply).
 
     A new parent is checked first (ownership, cycles): one more statement, only then."""
     changes = edit.fields
@@ -264,8 +274,11 @@ def update_todo(*, session: Session, edit: writes.Edit) -> None:
         )
     changed = [_recurrence_differs(changes["recurrence"])] if "recurrence" in changes else []
     item = writes.updated(TODOS, edit, values=values, changed=changed)
-    also = [_recurrence_change(item.row, changes["recurrence"])] if "recurrence" in changes else []
-    writes.apply(session=session, item=item, also=also)
+    also, given = [], {}
+    if "recurrence" in changes:
+        also.append(_recurrence_change(item.row, changes["recurrence"]))
+        given["recurrence"] = _sent_recurrence(changes["recurrence"])
+    return writes.apply(session=session, item=item, view=VIEW, given=given, also=also)
 
 
 _OWNER_TIMEZONE = (

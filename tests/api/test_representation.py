@@ -13,11 +13,13 @@ dump, and validate against the Out schema.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from werkzeug.test import Client
@@ -27,6 +29,7 @@ from common.schemas.memos import MemoOut
 from common.schemas.todos import TodoOut
 from common.shareable import contacts, memos, todos
 from common.shareable.access import View, get_visible
+from tests.api.helpers import WAIT_S, QueryLog, wait_for
 from tests.factories import Account, register
 
 pytestmark = pytest.mark.api
@@ -217,3 +220,122 @@ def test_list_pages_carry_a_cursor_to_the_rest(client: Client, world: dict[str, 
     ids = [i["id"] for i in body["items"] + rest.get_json()["items"]]
     assert ids == world["made"]["todos"]
     assert rest.get_json()["next_cursor"] is None
+
+
+# --- writes answer with what their own statement returned ------------------------------------
+
+
+def answered(
+    client: Client, engine: Engine, log: QueryLog, response: Any, resource: str, who: Account
+) -> tuple[dict[str, Any], int]:
+    """A write's 200 body, held to the oracle read after it; with its statement count."""
+    assert response.status_code == 200, response.get_data(as_text=True)
+    view, out = RESOURCES[resource]
+    body = response.get_json()
+    want = oracle(engine, view, out, who, body["id"])
+    held_to(out, response.get_data(as_text=True), want)
+    assert response.headers["ETag"] == f'"{want["version"]}"'
+    assert client.get(f"/v1/{resource}/{body['id']}", headers=who.headers).get_json() == want
+    return want, log.of(response)
+
+
+def test_patch_complete_and_reopen_read_nothing_back(
+    client: Client, engine: Engine, world: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    log = QueryLog(caplog)
+    owner, writer = world["owner"], world["writer"]
+    todo, plain, daily, weekly = (world["made"]["todos"][i] for i in (1, 2, 3, 4))
+    tag = post(client, owner, "/v1/tags", {"name": "new"})["id"]
+    rule = {
+        "type": "monthly",
+        "interval": 2,
+        "weeks_of_month": [1],
+        "start_at": "2032-05-01T10:00:00.25+02:00",
+    }
+
+    def patch(who: Account, resource: str, item: str, body: dict[str, Any]) -> Any:
+        return client.patch(f"/v1/{resource}/{item}", json=body, headers=who.headers)
+
+    def post_to(who: Account, path: str) -> Any:
+        return client.post(path, headers=who.headers)
+
+    shown, count = answered(
+        client, engine, log, patch(writer, "todos", todo, {"title": ODD[::-1]}), "todos", writer
+    )
+    assert (shown["title"], shown["access"], count) == (ODD[::-1], "write", 1)
+    every = {"tag_ids": [tag], "recurrence": rule, "deadline": "2032-05-03T00:00:00Z"}
+    shown, count = answered(client, engine, log, patch(owner, "todos", todo, every), "todos", owner)
+    assert (shown["tag_ids"], shown["recurrence"]["type"], count) == ([tag], "monthly", 1)
+    again, count = answered(client, engine, log, patch(owner, "todos", todo, every), "todos", owner)
+    assert (again["version"], count) == (shown["version"], 1)  # unchanged is unchanged
+    shown, count = answered(
+        client, engine, log, patch(owner, "todos", weekly, {"recurrence": None}), "todos", owner
+    )
+    assert (shown["recurrence"], count) == (None, 1)
+    shown, count = answered(
+        client, engine, log, post_to(writer, f"/v1/todos/{daily}/complete"), "todos", writer
+    )
+    assert (shown["done"], count) == (False, 2)  # moved on: the locked read, the update
+    shown, count = answered(
+        client, engine, log, post_to(writer, f"/v1/todos/{plain}/complete"), "todos", writer
+    )
+    assert (shown["done"], shown["completed_at"] is not None, count) == (True, True, 2)
+    shown, count = answered(
+        client, engine, log, post_to(writer, f"/v1/todos/{plain}/reopen"), "todos", writer
+    )
+    assert (shown["done"], shown["completed_at"], count) == (False, None, 1)
+    memo, contact = world["made"]["memos"][2], world["made"]["contacts"][1]
+    shown, count = answered(
+        client,
+        engine,
+        log,
+        patch(writer, "memos", memo, {"content": "c", "note": None}),
+        "memos",
+        writer,
+    )
+    assert (shown["content"], shown["note"], count) == ("c", None, 1)
+    lists = {"numbers": [ODD], "emails": ["z@example.com"], "addresses": [], "tag_ids": []}
+    shown, count = answered(
+        client, engine, log, patch(owner, "contacts", contact, lists), "contacts", owner
+    )
+    assert (shown["numbers"], shown["addresses"], shown["tag_ids"], count) == ([ODD], [], [], 1)
+
+
+def test_a_patch_that_waited_for_another_writer_shows_that_writer_s_change_too(
+    gateway: Any, client: Client, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The PATCH's statement sees the tags as they were when it started; when it had to
+    wait for a writer who changed them (and the version), its answer is read again."""
+    log = QueryLog(caplog)
+    owner = register(client)
+    todo = post(client, owner, "/v1/todos", {"title": "t"})["id"]
+    tag = post(client, owner, "/v1/tags", {"name": "theirs"})["id"]
+    answer: list[Any] = []
+    with engine.connect() as holder:
+        holder.execute(
+            text("INSERT INTO todo_tags (todo_id, tag_id) VALUES (:todo, :tag)"),
+            {"todo": todo, "tag": tag},
+        )
+        holder.execute(
+            text("UPDATE todos SET version = version + 1, updated_at = now() WHERE id = :todo"),
+            {"todo": todo},
+        )
+        worker = threading.Thread(
+            target=lambda: answer.append(
+                Client(gateway).patch(
+                    f"/v1/todos/{todo}", json={"title": "mine"}, headers=owner.headers
+                )
+            )
+        )
+        worker.start()
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        with engine.connect() as probe:
+            assert wait_for(lambda: probe.execute(text(waiting)).scalar_one() > 0)
+        holder.commit()
+    worker.join(WAIT_S)
+    shown, count = answered(client, engine, log, answer[0], "todos", owner)
+    assert (shown["title"], shown["tag_ids"], shown["version"]) == ("mine", [tag], 3)
+    assert count == 2  # the update, then the read of what it did not see
