@@ -545,7 +545,9 @@ class _Shape:
     query: ShareableListQuery = field(compare=False, hash=False)
 
 
-@functools.cache
+# Bounded: the shapes a client can ask for multiply (filters x sorts x scopes x cursors),
+# while a few are most of the traffic.
+@functools.lru_cache(maxsize=256)
 def _page(shape: _Shape) -> Select[Any]:
     """The statement of one page of a list of this shape, with ME, `rows` (limit + 1) and
     the values of its filters and of the cursor's position as parameters.
