@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field
-from sqlalchemy import ColumnElement, and_, or_, tuple_
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, tuple_
 from sqlalchemy.sql.elements import UnaryExpression
 
 from common.config import get_settings
@@ -69,22 +69,32 @@ class SortKey:
             return [self.column.desc().nulls_first(), id_column.desc()]
         return [self.column.asc().nulls_last(), id_column.asc()]
 
-    def after(self, id_column: Any, value: Any, last_id: uuid.UUID) -> ColumnElement[bool]:
-        """Rows strictly after (value, last_id) in this order."""
+    def after(self, id_column: Any, value: Any, last_id: Any) -> ColumnElement[bool]:
+        """Rows strictly after (value, last_id) in this order (values, or parameters)."""
         col = self.column
-        pair = tuple_(col, id_column)
+        pair, seen = tuple_(col, id_column), tuple_(value, last_id)  # values or parameters
         if not self.nullable:
-            return pair < (value, last_id) if self.descending else pair > (value, last_id)
+            return pair < seen if self.descending else pair > seen
         if self.descending:  # NULLs first, then values descending
             if value is None:
                 return or_(and_(col.is_(None), id_column < last_id), col.is_not(None))
-            return pair < (value, last_id)
+            return pair < seen
         if value is None:  # values ascending, then NULLs
             return and_(col.is_(None), id_column > last_id)
-        return or_(pair > (value, last_id), col.is_(None))
+        return or_(pair > seen, col.is_(None))
 
     def encode(self, value: Any) -> Any:
         return value.isoformat() if isinstance(value, datetime) else value
+
+    def encoded(self) -> Any:
+        """The column as `encode` writes its values, computed by PostgreSQL: a timestamp as
+        the text `datetime.isoformat()` makes of it in UTC (every list row carries its
+        position, and pg8000 parses timestamps with strptime; text passes as it is)."""
+        if self.kind != "datetime":
+            return self.column
+        utc = func.timezone(literal_column("'UTC'"), self.column)
+        text = func.to_char(utc, literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'"""))
+        return func.replace(text, literal_column("'.000000+'"), literal_column("'+'"))
 
     def decode(self, raw: Any) -> Any:
         """The value `encode` wrote as `raw`; a ValueError for anything `encode` never writes.
@@ -156,7 +166,7 @@ def _sign(payload: str) -> str:
     return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest()[:18])
 
 
-def encode_cursor(*, scope: str, sort: SortKey, value: Any, last_id: uuid.UUID) -> str:
+def encode_cursor(*, scope: str, sort: SortKey, value: Any, last_id: uuid.UUID | str) -> str:
     payload = _b64(json.dumps([scope, sort.encode(value), str(last_id)]).encode())
     return f"{payload}.{_sign(payload)}"
 
@@ -191,7 +201,8 @@ def next_cursor(
     rows: list[Any], *, limit: int, scope: str, sort: SortKey
 ) -> tuple[list[Any], str | None]:
     """Trim the `limit + 1` rows a page query fetched; a cursor only if more rows exist.
-    Rows are mappings with `id` and the sort column."""
+    Rows are mappings with `id` and the sort column (values, or text as `encode` writes
+    them: SortKey.encoded)."""
     if len(rows) <= limit:
         return rows, None
     page = rows[:limit]

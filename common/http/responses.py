@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,13 +11,28 @@ import flask
 from pydantic import BaseModel
 
 
+@dataclass(frozen=True)
+class Json:
+    """A body that is already the route's response schema as JSON text, sent as it is.
+
+    For representations PostgreSQL builds (common.shareable): what our own SQL wrote is not
+    parsed and validated again on every request; tests hold it to the schema instead."""
+
+    text: str
+
+    @classmethod
+    def page(cls, items: list[str], next_cursor: str | None) -> Json:
+        """A list page (`items`, `next_cursor`) of items that are JSON texts."""
+        return cls(f'{{"items":[{",".join(items)}],"next_cursor":{json.dumps(next_cursor)}}}')
+
+
 @dataclass
 class Reply:
-    """A handler's answer when 200 with a body is not the whole story. `body` is a model, or
+    """A handler's answer when 200 with a body is not the whole story. `body` is a model,
     the response schema's fields (a mapping; other keys, such as a row's `version`, are left
-    out by the route's schema)."""
+    out by the route's schema), or the schema's JSON (`Json`)."""
 
-    body: BaseModel | Mapping[Any, Any] | None = None
+    body: BaseModel | Mapping[Any, Any] | Json | None = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -43,6 +59,10 @@ def to_response(result: Any, *, schema: type[BaseModel] | None, status: int) -> 
     if not isinstance(result, Reply):
         result = Reply(result, status)
     body = result.body
+    if isinstance(body, Json):
+        return flask.Response(
+            body.text, status=result.status, headers=result.headers, mimetype="application/json"
+        )
     if body is None:
         response = flask.Response(status=result.status, headers=result.headers)
         del response.headers["Content-Type"]  # no body, no media type (not text/html)

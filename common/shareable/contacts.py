@@ -30,9 +30,9 @@ from common.db.engine import Session
 from common.db.models import ContactAddress, ContactEmail, ContactNumber
 from common.db.tables import table
 from common.paging import SortKey, both_ways, timestamp_sorts
-from common.schemas.contacts import CHILD_LISTS, ContactCreate
+from common.schemas.contacts import CHILD_LISTS, ContactCreate, ContactOut
 from common.shareable import writes
-from common.shareable.access import CONTACTS, View, contains
+from common.shareable.access import CONTACTS, Shown, View, contains
 
 t = CONTACTS.table
 # list name -> (child table, its value column)
@@ -52,6 +52,7 @@ def _child_list(name: str, contact_id: Any) -> Any:
     return (
         select(func.coalesce(values, pg_array([], type_=Text)))
         .where(child.c.contact_id == contact_id)
+        .correlate_except(child)  # the contact's row is the enclosing statement's
         .scalar_subquery()
     )
 
@@ -60,20 +61,28 @@ def to_out(row: RowMapping) -> dict[str, Any]:
     return {name: row[name] for name in (*_COLUMNS, *CHILD_LISTS, "owner_id", "tag_ids", "access")}
 
 
-def _matches(text: str) -> ColumnElement[bool]:
+def _fields(c: Any) -> dict[str, Any]:
+    """ContactOut's own fields as PostgreSQL builds them (common.shareable.access.View)."""
+    own = {name: c[name] for name in ("name", "note", "pinned")}
+    return {**own, **{name: _child_list(name, c.id) for name in CHILD_LISTS}}
+
+
+def _matches(pattern: Any) -> ColumnElement[bool]:
     """`q`: the name, or any of the contact's numbers or emails."""
     numbers, number = CHILDREN["numbers"]
     emails, email = CHILDREN["emails"]
     return or_(
-        contains(t.c.name, text),
-        exists().where(numbers.c.contact_id == t.c.id, contains(numbers.c[number], text)),
-        exists().where(emails.c.contact_id == t.c.id, contains(emails.c[email], text)),
+        contains(t.c.name, pattern),
+        exists().where(numbers.c.contact_id == t.c.id, contains(numbers.c[number], pattern)),
+        exists().where(emails.c.contact_id == t.c.id, contains(emails.c[email], pattern)),
     )
 
 
 SORTS: dict[str, SortKey] = {**timestamp_sorts(t), **both_ways(t.c.name, "str")}
 VIEW = View(
     spec=CONTACTS,
+    out=ContactOut,
+    fields=_fields,
     columns=(
         *(t.c[name] for name in _COLUMNS),
         *(_child_list(name, t.c.id).label(name) for name in CHILD_LISTS),
@@ -127,8 +136,9 @@ def create_contact(*, session: Session, me: uuid.UUID, data: ContactCreate) -> d
     return {**row, **lists}
 
 
-def update_contact(*, session: Session, edit: writes.Edit) -> None:
-    """Apply a PATCH in one statement; each list sent replaces that whole list."""
+def update_contact(*, session: Session, edit: writes.Edit) -> Shown | None:
+    """Apply a PATCH in one statement; each list sent replaces that whole list. The
+    contact's representation after it (None: read it again, see writes.apply)."""
     changes = edit.fields
     lists = {name: [str(v) for v in changes[name]] for name in CHILD_LISTS if name in changes}
     values = {k: v for k, v in changes.items() if k not in ("tag_ids", *CHILD_LISTS)}
@@ -138,4 +148,5 @@ def update_contact(*, session: Session, edit: writes.Edit) -> None:
     ]
     item = writes.updated(CONTACTS, edit, values=values, changed=changed)
     also = _write_children(item.row, lists, replace=True)
-    writes.apply(session=session, item=item, also=also)
+    given = {name: literal(sent, ARRAY(Text)) for name, sent in lists.items()}
+    return writes.apply(session=session, item=item, view=VIEW, given=given, also=also)

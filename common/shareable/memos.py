@@ -7,14 +7,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy import ColumnElement, case, delete, null, or_, select
 from sqlalchemy.engine import RowMapping
 
 from common.db.engine import Session
 from common.paging import SortKey, timestamp_sorts
-from common.schemas.memos import MemoCreate
+from common.schemas.memos import MemoCreate, MemoOut
 from common.shareable import writes
-from common.shareable.access import MEMOS, View, contains
+from common.shareable.access import MEMOS, Shown, View, contains
 
 t = MEMOS.table
 
@@ -31,8 +31,8 @@ _COLUMNS = (
 )
 
 
-def _search(text: str) -> ColumnElement[bool]:
-    return or_(contains(t.c.content, text), contains(t.c.note, text))
+def _search(pattern: Any) -> ColumnElement[bool]:
+    return or_(contains(t.c.content, pattern), contains(t.c.note, pattern))
 
 
 def to_out(row: RowMapping) -> dict[str, Any]:
@@ -40,22 +40,26 @@ def to_out(row: RowMapping) -> dict[str, Any]:
     return {name: row[name] for name in (*_COLUMNS, "owner_id", "tag_ids", "access")}
 
 
-def list_out(row: RowMapping) -> dict[str, Any]:
-    """MemoOut's fields in a list: an obfuscated memo's content is hidden (null)."""
-    data = to_out(row)
-    if data["obfuscated"]:
-        data["content"] = None
-    return data
+def _fields(c: Any) -> dict[str, Any]:
+    """MemoOut's own fields as PostgreSQL builds them (common.shareable.access.View)."""
+    return {name: c[name] for name in ("content", "note", "pinned", "obfuscated", "secret")}
+
+
+def _list_fields(c: Any) -> dict[str, Any]:
+    """What a list shows instead: an obfuscated memo's content is hidden (null)."""
+    return {"content": case((c.obfuscated, null()), else_=c.content)}
 
 
 SORTS: dict[str, SortKey] = timestamp_sorts(t)
 VIEW = View(
     spec=MEMOS,
+    out=MemoOut,
+    fields=_fields,
+    list_fields=_list_fields,
     columns=tuple(t.c[name] for name in _COLUMNS),
     sorts=SORTS,
     search=_search,
     to_out=to_out,
-    list_out=list_out,
 )
 
 
@@ -71,8 +75,9 @@ def create_memo(*, session: Session, me: uuid.UUID, data: MemoCreate) -> dict[st
     return row
 
 
-def update_memo(*, session: Session, edit: writes.Edit) -> None:
+def update_memo(*, session: Session, edit: writes.Edit) -> Shown | None:
     """Apply a PATCH in one statement; making a memo secret revokes its shares in it too.
+    The memo's representation after it (None: read it again, see writes.apply).
 
     Making it secret first locks the memo (one more statement, only then): a share being
     granted holds the memo FOR SHARE until it commits (common.shareable.links.put_share), so
@@ -88,4 +93,4 @@ def update_memo(*, session: Session, edit: writes.Edit) -> None:
     if revoke:
         s = MEMOS.share_table
         also.append(delete(s).where(MEMOS.share_item == item.row.c.id).cte("shares_revoked"))
-    writes.apply(session=session, item=item, also=also)
+    return writes.apply(session=session, item=item, view=VIEW, also=also)

@@ -20,10 +20,11 @@ from typing import Any
 
 from common import errors, paging, sync
 from common.http import Ctx, Reply, etag
+from common.http.responses import Json
 from common.schemas.changes import ChangesQuery
 from common.schemas.shares import ShareIn
 from common.shareable import feeds, links, writes
-from common.shareable.access import OWNER, WRITE, View, get_visible, list_visible
+from common.shareable.access import OWNER, WRITE, Shown, View, list_visible, show_visible
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Resource:
     path: str  # "/v1/todos"
     sharee_writable: frozenset[str]  # the fields a `write` sharee may change
     create: Callable[..., dict[str, Any]]  # (*, session, me, data) -> the new item's fields
-    update: Callable[..., None]  # (*, session, edit: writes.Edit)
+    update: Callable[..., Shown | None]  # (*, session, edit: writes.Edit) -> see writes.apply
     check: Callable[[Any], list[errors.FieldError]] = lambda body: []  # what pydantic can't
 
 
@@ -54,7 +55,7 @@ class ItemRoutes:
 
     # --- items ---------------------------------------------------------------------------
 
-    def list_items(self, ctx: Ctx, query: Any) -> dict[str, Any]:
+    def list_items(self, ctx: Ctx, query: Any) -> Reply:
         view = self.r.view
         sort = view.sorts[query.sort]
         scope = paging.list_scope(
@@ -65,11 +66,16 @@ class ItemRoutes:
         )
         after = paging.position(query.cursor, scope=scope, sort=sort)
         rows = list_visible(
-            session=ctx.session, view=view, me=ctx.user_id, query=query, sort=sort, after=after
+            session=ctx.session,
+            view=view,
+            me=ctx.user_id,
+            query=query,
+            sort=sort,
+            after=after,
+            shown=True,
         )
         page, cursor = paging.next_cursor(rows, limit=query.limit, scope=scope, sort=sort)
-        show = view.list_out or view.to_out
-        return {"items": [show(row) for row in page], "next_cursor": cursor}
+        return Reply(Json.page([row["json"] for row in page], cursor))
 
     def create_item(self, ctx: Ctx, body: Any) -> Reply:
         self._check(body)
@@ -79,18 +85,24 @@ class ItemRoutes:
         return Reply(item, 201, headers)
 
     def get_item(self, ctx: Ctx, item_id: uuid.UUID) -> Reply:
-        row = get_visible(session=ctx.session, view=self.r.view, me=ctx.user_id, item_id=item_id)
-        if row is None:
+        shown = show_visible(session=ctx.session, view=self.r.view, me=ctx.user_id, item_id=item_id)
+        if shown is None:
             raise errors.NotFound(f"No such {self.name}.")
-        return Reply(self.r.view.to_out(row), headers=etag(row["version"]))
+        return Reply(Json(shown.json), headers=etag(shown.version))
 
     def update_item(self, ctx: Ctx, item_id: uuid.UUID, body: Any) -> Reply:
         self._check(body)
         changes = {field: getattr(body, field) for field in body.model_fields_set}
         allowed = (OWNER, WRITE) if set(changes) <= self.r.sharee_writable else (OWNER,)
         edit = writes.Edit(ctx.user_id, item_id, changes, ctx.if_match(), allowed)
-        self.r.update(session=ctx.session, edit=edit)
-        return self.get_item(ctx, item_id)
+        return self.written(ctx, item_id, self.r.update(session=ctx.session, edit=edit))
+
+    def written(self, ctx: Ctx, item_id: uuid.UUID, shown: Shown | None) -> Reply:
+        """The answer to a write of an item: the representation its statement returned, or
+        (None: another writer came between, writes.apply) the item read again."""
+        if shown is None:
+            return self.get_item(ctx, item_id)
+        return Reply(Json(shown.json), headers=etag(shown.version))
 
     def delete_item(self, ctx: Ctx, item_id: uuid.UUID) -> None:
         writes.soft_delete(

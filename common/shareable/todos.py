@@ -16,6 +16,7 @@ from sqlalchemy import (
     CTE,
     ColumnElement,
     FromClause,
+    case,
     delete,
     exists,
     func,
@@ -32,9 +33,18 @@ from common.db.engine import Session
 from common.db.models import TodoRecurrence, User
 from common.db.tables import table
 from common.paging import SortKey, both_ways, timestamp_sorts
-from common.schemas.todos import Recurrence, TodoCreate, TodoListQuery
+from common.schemas.todos import RECURRENCE_TYPES, Recurrence, TodoCreate, TodoListQuery, TodoOut
 from common.shareable import writes
-from common.shareable.access import TODOS, View, contains, get_visible
+from common.shareable.access import (
+    TODOS,
+    Shown,
+    View,
+    contains,
+    get_visible,
+    json_row,
+    json_timestamp,
+    param,
+)
 
 t = TODOS.table
 recurrences = table(TodoRecurrence)
@@ -67,8 +77,8 @@ _RECURRENCE_COLUMNS = (
 )
 
 
-def _search(text: str) -> ColumnElement[bool]:
-    return or_(contains(t.c.title, text), contains(t.c.description, text))
+def _search(pattern: Any) -> ColumnElement[bool]:
+    return or_(contains(t.c.title, pattern), contains(t.c.description, pattern))
 
 
 def _with_recurrence(source: FromClause) -> FromClause:
@@ -76,19 +86,58 @@ def _with_recurrence(source: FromClause) -> FromClause:
 
 
 def _filters(query: TodoListQuery) -> list[ColumnElement[bool]]:
-    """The todo list's own filters (the shared ones are applied by list_visible)."""
+    """The todo list's own filters (the shared ones are applied by list_visible), their
+    values as parameters named after their fields."""
     found: list[ColumnElement[bool]] = []
     if query.done is not None:
-        found.append(t.c.done.is_(query.done))
+        found.append(t.c.done == param("done", t.c.done))
     if query.parent_id == "root":
         found.append(t.c.parent_id.is_(None))
     elif query.parent_id is not None:
-        found.append(t.c.parent_id == query.parent_id)
+        found.append(t.c.parent_id == param("parent_id", t.c.parent_id))
     if query.due_before is not None:
-        found.append(t.c.deadline < query.due_before)
+        found.append(t.c.deadline < param("due_before", t.c.deadline))
     if query.due_after is not None:
-        found.append(t.c.deadline >= query.due_after)
+        found.append(t.c.deadline >= param("due_after", t.c.deadline))
     return found
+
+
+_TIMESTAMPS = ("deadline", "remind_at", "completed_at")
+
+
+def recurrence_json(r: Any) -> dict[str, Any]:
+    """Recurrence's fields as SQL values of the recurrence columns `r` (stored or sent)."""
+    kind = r["recurrence_type"]
+    values = {name: r[name] for name in _RECURRENCE_COLUMNS}
+    values["recurrence_type"] = case(
+        *((kind == i, literal(name)) for i, name in enumerate(RECURRENCE_TYPES))
+    )
+    for name in ("start_at", "end_at"):
+        values[name] = json_timestamp(values[name])
+    names = dict(zip(_RECURRENCE_COLUMNS, Recurrence.model_fields, strict=True))
+    return {names[k]: v for k, v in values.items()}
+
+
+def _stored_recurrence(c: Any) -> Any:
+    """The todo's stored recurrence as Recurrence's JSON (NULL when it has none)."""
+    fields = recurrence_json(recurrences.c)
+    row = select(*(v.label(k) for k, v in fields.items())).where(recurrences.c.todo_id == c.id)
+    return json_row(row.correlate_except(recurrences))
+
+
+def _sent_recurrence(rec: Recurrence | None) -> Any:
+    """A recurrence being written, as `_stored_recurrence` will show it once stored."""
+    if rec is None:
+        return null()
+    stored = {k: literal(v, recurrences.c[k].type) for k, v in rec.to_row().items()}
+    return json_row(select(*(v.label(k) for k, v in recurrence_json(stored).items())))
+
+
+def _fields(c: Any) -> dict[str, Any]:
+    """TodoOut's own fields as PostgreSQL builds them (common.shareable.access.View)."""
+    fields = {name: c[name] for name in ("title", "description", "priority", "pinned", "done")}
+    fields.update({name: json_timestamp(c[name]) for name in _TIMESTAMPS})
+    return {**fields, "parent_id": c.parent_id, "recurrence": _stored_recurrence(c)}
 
 
 def to_out(row: RowMapping) -> dict[str, Any]:
@@ -105,6 +154,8 @@ SORTS: dict[str, SortKey] = {
 }
 VIEW = View(
     spec=TODOS,
+    out=TodoOut,
+    fields=_fields,
     columns=(
         *(t.c[name] for name in _TODO_COLUMNS),
         *(recurrences.c[name] for name in _RECURRENCE_COLUMNS),
@@ -204,8 +255,9 @@ def _recurrence_differs(rec: Recurrence | None) -> ColumnElement[bool]:
     return ~stored.where(*same)
 
 
-def update_todo(*, session: Session, edit: writes.Edit) -> None:
-    """Apply a PATCH in one statement (tag links and recurrence included), or explain why not.
+def update_todo(*, session: Session, edit: writes.Edit) -> Shown | None:
+    """Apply a PATCH in one statement (tag links and recurrence included), or explain why not;
+    the todo's representation after it (None: read it again, see writes.apply).
 
     A new parent is checked first (ownership, cycles): one more statement, only then."""
     changes = edit.fields
@@ -222,8 +274,11 @@ def update_todo(*, session: Session, edit: writes.Edit) -> None:
         )
     changed = [_recurrence_differs(changes["recurrence"])] if "recurrence" in changes else []
     item = writes.updated(TODOS, edit, values=values, changed=changed)
-    also = [_recurrence_change(item.row, changes["recurrence"])] if "recurrence" in changes else []
-    writes.apply(session=session, item=item, also=also)
+    also, given = [], {}
+    if "recurrence" in changes:
+        also.append(_recurrence_change(item.row, changes["recurrence"]))
+        given["recurrence"] = _sent_recurrence(changes["recurrence"])
+    return writes.apply(session=session, item=item, view=VIEW, given=given, also=also)
 
 
 _OWNER_TIMEZONE = (

@@ -152,20 +152,48 @@ def updated(
     return Update(spec, edit, row)
 
 
-def apply(*, session: Session, item: Update, also: Sequence[CTE] = ()) -> None:
+def apply(
+    *,
+    session: Session,
+    item: Update,
+    view: access.View,
+    given: dict[str, Any] | None = None,
+    also: Sequence[CTE] = (),
+) -> access.Shown | None:
     """Run the guarded UPDATE, the tag links replaced when the edit has `tag_ids` and the
-    resource's own CTEs `also`, in one statement.
+    resource's own CTEs `also`, in one statement, which also returns the item's
+    representation: `view`'s JSON of the updated row, with `given` the fields the statement
+    writes beside it (a statement does not see its own writes of other tables; the tag ids
+    are added here).
+
+    That representation is the item after this write only when nobody else wrote it since
+    the statement's snapshot (whose tags, recurrence and lists it shows): the version moved
+    from the snapshot's by this write alone (by one, at this transaction's `now()`), or not
+    at all. Otherwise (a concurrent writer was waited for) None: read it again.
 
     Refusals are explained by a second statement (404/403/412); foreign tags raise 422 and
     the pipeline rolls the whole write back."""
-    spec, edit, tag_ids = item.spec, item.edit, item.edit.tag_ids
+    spec, edit, tag_ids, u = item.spec, item.edit, item.edit.tag_ids, item.row.c
     wanted = sorted(set(tag_ids)) if tag_ids is not None else []
     valid = select(func.count()).select_from(_own_live_tags(edit.me, wanted).subquery())
-    stmt = select(item.row.c.id, valid.scalar_subquery().label("valid_tags"))
+    shows = dict(given or {})
+    if tag_ids is not None:
+        shows["tag_ids"] = literal(wanted, ARRAY(UUID(as_uuid=True)))
+    fresh = or_(
+        u.version == u.seen_version,
+        and_(u.version == u.seen_version + 1, u.updated_at == func.now()),
+    )
+    stmt = select(
+        u.id,
+        u.version,
+        valid.scalar_subquery().label("valid_tags"),
+        view.shown(u, u.access, given=shows).label("json"),
+        fresh.label("fresh"),
+    )
     ctes = list(also)
     if tag_ids is not None:
         link = spec.tag_table
-        unlinked = delete(link).where(spec.tag_item == item.row.c.id, link.c.tag_id.not_in(wanted))
+        unlinked = delete(link).where(spec.tag_item == u.id, link.c.tag_id.not_in(wanted))
         ctes.append(unlinked.cte(f"{spec.name}_tags_unlinked"))
         if wanted:
             ctes.append(_link_tags(spec, item.row, me=edit.me, tag_ids=wanted))
@@ -178,6 +206,7 @@ def apply(*, session: Session, item: Update, also: Sequence[CTE] = ()) -> None:
         )
     if tag_ids is not None and row.valid_tags != len(wanted):
         raise _tags_invalid()
+    return access.Shown(row.json, row.version) if row.fresh else None
 
 
 def soft_delete(

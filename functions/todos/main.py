@@ -66,15 +66,13 @@ def complete_todo(ctx: Ctx, item_id: uuid.UUID) -> Reply:
     edit = writes.Edit(
         ctx.user_id, item_id, schedule.changes(), frozenset({row["version"]}), (OWNER, WRITE)
     )
-    sql.update_todo(session=ctx.session, edit=edit)
-    return items.get_item(ctx, item_id)
+    return items.written(ctx, item_id, sql.update_todo(session=ctx.session, edit=edit))
 
 
 def reopen_todo(ctx: Ctx, item_id: uuid.UUID) -> Reply:
     """Mark not done again."""
     edit = writes.Edit(ctx.user_id, item_id, {"done": False}, ctx.if_match(), (OWNER, WRITE))
-    sql.update_todo(session=ctx.session, edit=edit)
-    return items.get_item(ctx, item_id)
+    return items.written(ctx, item_id, sql.update_todo(session=ctx.session, edit=edit))
 
 
 ITEM = "/<uuid:item_id>"

@@ -137,8 +137,9 @@ def assert_indexed(
 
 def first_page(view: access.View, me: uuid.UUID, query: Any) -> Callable[[Session], Any]:
     """The first page of a list, as the list route reads it."""
+    sort = view.sorts[query.sort]
     return lambda s: access.list_visible(
-        session=s, view=view, me=me, query=query, sort=view.sorts[query.sort], after=None
+        session=s, view=view, me=me, query=query, sort=sort, after=None, shown=True
     )
 
 
