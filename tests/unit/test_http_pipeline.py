@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 
@@ -13,6 +14,7 @@ from werkzeug import exceptions as wz
 from werkzeug.test import EnvironBuilder
 
 from common import errors
+from common.http import Api
 from common.http.inputs import field_errors, request_id, trace
 from common.http.problems import as_api_error, problem_response
 from common.logging import LogContext
@@ -132,3 +134,28 @@ def test_field_errors_never_echo_the_input() -> None:
     with pytest.raises(ValidationError) as caught:
         Outer.model_validate({"title": 12345678, "recurrence": {"interval": "hunter2-secret"}})
     assert "hunter2-secret" not in json.dumps([e.message for e in field_errors(caught.value)])
+
+
+def test_the_first_request_of_each_route_freezes_the_heap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # what lives as long as the process leaves the collector's sight (issue 18's tail)
+    freezes: list[int] = []
+    real_freeze = gc.freeze
+
+    def counted_freeze() -> None:
+        freezes.append(1)
+        real_freeze()
+
+    monkeypatch.setattr(gc, "freeze", counted_freeze)
+    api = Api("freezer")  # a function of its own: none of its routes served yet
+
+    def status(path: str) -> int:
+        return api.handle(flask.Request(EnvironBuilder(path=path).get_environ())).status_code
+
+    assert status("/v1/freezer/openapi.json") == 200
+    assert len(freezes) == 1
+    assert status("/v1/freezer/openapi.json") == 200  # served before: no freeze again
+    assert len(freezes) == 1
+    assert status("/v1/freezer/nope") == 404  # no route is a route of its own here
+    assert len(freezes) == 2

@@ -13,6 +13,7 @@ import json
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -378,6 +379,47 @@ def test_the_forging_helpers_make_valid_tokens(configured: KeyPair) -> None:
 def test_an_access_token_is_not_a_refresh_token(configured: KeyPair) -> None:
     token, _ = tokens.issue_access_token(user_id=uuid.uuid4())
     assert not tokens.is_well_formed_refresh_token(token)
+
+
+# --- tokens remembered as verified ------------------------------------------------------
+
+
+def test_a_remembered_token_still_expires(
+    configured: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = signed(configured)
+    user_id = tokens.verify_access_token(token)
+    assert tokens.verify_access_token(token) == user_id  # the second time from memory
+    past_expiry = time.time() + tokens.ACCESS_TOKEN_TTL_SECONDS + tokens.LEEWAY.seconds + 1
+    monkeypatch.setattr(tokens.time, "time", lambda: past_expiry)
+    with pytest.raises(InvalidToken, match="expired"):
+        tokens.verify_access_token(token)
+
+
+def test_a_remembered_token_is_checked_against_the_current_settings(
+    configured: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = signed(configured)
+    tokens.verify_access_token(token)
+    # the same key ring object, other settings: memory must not answer for them
+    for changes, reason in (
+        ({"jwt_audience": "another-api"}, "wrong audience"),
+        ({"jwt_issuer": "https://another.issuer"}, "wrong issuer"),
+    ):
+        other = make_settings(ring=[configured], signer=configured, **changes)
+        monkeypatch.setattr(tokens, "get_settings", lambda other=other: other)
+        with pytest.raises(InvalidToken, match=reason):
+            tokens.verify_access_token(token)
+
+
+def test_tokens_remembered_are_bounded(
+    configured: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tokens, "VERIFIED_TOKENS", 3)
+    issued = [signed(configured) for _ in range(5)]
+    users = [tokens.verify_access_token(token) for token in issued]
+    assert len(tokens._verified) <= 3
+    assert [tokens.verify_access_token(token) for token in issued] == users
 
 
 # --- rotation and the key ring --------------------------------------------------------
