@@ -510,14 +510,15 @@ def floor(
         **pg8000_arguments(url), startup_params=_startup_params(get_settings())
     )
     rewrite = pg8000.dbapi.convert_paramstyle  # common.db.engine keeps pg8000's as `stock`
-    stock = getattr(type(con).execute_unnamed, "stock", None)
-    if not pipelined and stock is not None:
-        con.execute_unnamed = types.MethodType(stock, con)
+    cur = con.cursor()
+    if not pipelined:  # pg8000's own statements, BEGIN and COMMIT, on this connection only
+        for owner, name in ((con, "execute_unnamed"), (con, "commit"), (cur, "execute")):
+            function = getattr(type(owner), name)
+            setattr(owner, name, types.MethodType(getattr(function, "stock", function), owner))
         pg8000.dbapi.convert_paramstyle = getattr(rewrite, "stock", rewrite)  # until the end
     writes = sum(1 for sql, _ in capture.statements if _WRITES.search(sql))
     transaction = writes >= 2
     con.autocommit = not transaction
-    cur = con.cursor()
     fresh = fresh or {}
 
     def params_for(params: Any) -> Any:
