@@ -6,16 +6,18 @@ the way a function sees Cloud SQL: some milliseconds away.
         ...
         proxy.turns  # how many times a client spoke after an answer (its round trips)
 
-Each chunk is held for `delay_ms` in each direction, so a round trip costs at least twice
-that. A "turn" starts when a client sends after the server last spoke (or first sends on a
-connection): a client that pipelines several messages into one write pays one turn, a
-client that waits for an answer between messages pays one each. Used by
+Each chunk is held for `delay_ms` after it arrived, in each direction, so a round trip costs
+at least twice that (an answer in several chunks no more than one in one). A "turn" starts
+when a client sends after the server last spoke (or first sends on a connection): a client
+that pipelines several messages into one write pays one turn, a client that waits for an
+answer between messages pays one each. Used by
 tests/integration/test_driver.py and scripts/bench_db_latency.py; never by the functions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import threading
 import time
@@ -96,14 +98,37 @@ class LatencyProxy:
         from_client: bool,
         state: dict[str, bool],
     ) -> None:
+        """Read `source` and hand each chunk on, stamped with when it is due: its arrival
+        plus the delay. The sending is another thread's (`_deliver`), so chunks that arrive
+        while an earlier one waits are not held up behind it: like a link, the delay is
+        paid once per direction, not once per chunk (a held chunk used to hold the next
+        one's reading, so an answer in three chunks cost three delays)."""
+        due: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
+        threading.Thread(
+            target=self._deliver, args=(due, source, target), daemon=True, name="proxy-send"
+        ).start()
         try:
             while chunk := source.recv(65536):
                 with self._lock:
                     if from_client and state["answered"]:
                         self.turns += 1
                     state["answered"] = not from_client
-                if self.delay_s:
-                    time.sleep(self.delay_s)
+                due.put((time.monotonic() + self.delay_s, chunk))
+        except OSError:
+            pass
+        due.put((0.0, b""))  # the end: shut both down once what came before is sent
+
+    @staticmethod
+    def _deliver(
+        due: queue.SimpleQueue[tuple[float, bytes]], source: socket.socket, target: socket.socket
+    ) -> None:
+        try:
+            while True:
+                when, chunk = due.get()
+                if not chunk:
+                    break
+                if (wait := when - time.monotonic()) > 0:
+                    time.sleep(wait)
                 target.sendall(chunk)
         except OSError:
             pass
