@@ -503,7 +503,7 @@ def floor(
     import pg8000.dbapi
 
     from common.config import get_settings
-    from common.db.engine import _startup_params
+    from common.db.engine import _startup_params, replaced_methods
     from devtools.database import pg8000_arguments
 
     con = pg8000.dbapi.connect(  # the session settings of the functions' connections
@@ -512,9 +512,10 @@ def floor(
     rewrite = pg8000.dbapi.convert_paramstyle  # common.db.engine keeps pg8000's as `stock`
     cur = con.cursor()
     if not pipelined:  # pg8000's own statements, BEGIN and COMMIT, on this connection only
-        for owner, name in ((con, "execute_unnamed"), (con, "commit"), (cur, "execute")):
-            function = getattr(type(owner), name)
-            setattr(owner, name, types.MethodType(getattr(function, "stock", function), owner))
+        for owner, name in replaced_methods():
+            target = cur if isinstance(cur, owner) else con
+            function = getattr(owner, name)
+            setattr(target, name, types.MethodType(getattr(function, "stock", function), target))
         pg8000.dbapi.convert_paramstyle = getattr(rewrite, "stock", rewrite)  # until the end
     writes = sum(1 for sql, _ in capture.statements if _WRITES.search(sql))
     transaction = writes >= 2

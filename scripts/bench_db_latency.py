@@ -47,17 +47,9 @@ def measure(mode: str, database_url: str, delay_ms: float, runs: int) -> dict[st
     from scripts.bench_login import environment
 
     if mode == "stock":  # pg8000's own statements, BEGIN and COMMIT back in place
-        import pg8000.core
-        import pg8000.dbapi
+        from common.db.engine import replaced_methods  # replaces them at import
 
-        import common.db  # noqa: F401 (replaces them at import, keeping pg8000's as `stock`)
-
-        replaced = [
-            (pg8000.core.CoreConnection, "execute_unnamed"),
-            (pg8000.dbapi.Cursor, "execute"),
-            (pg8000.dbapi.Connection, "commit"),
-        ]
-        for owner, name in replaced:
+        for owner, name in replaced_methods():
             function = getattr(owner, name)
             setattr(owner, name, getattr(function, "stock", function))
     with LatencyProxy(database_url, delay_ms=delay_ms) as proxy:

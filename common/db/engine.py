@@ -520,6 +520,21 @@ def _change_pg8000() -> dict[str, bool]:
     return changes
 
 
+def replaced_methods() -> tuple[tuple[type, str], ...]:
+    """The pg8000 methods the changes above replace (class, name); each replacement keeps
+    pg8000's own as its `stock` attribute. What a measurement of pg8000 as it ships puts back,
+    on the classes or on one connection and its cursor (scripts/bench.py,
+    scripts/bench_db_latency.py)."""
+    import pg8000.core
+    import pg8000.dbapi
+
+    return (
+        (pg8000.core.CoreConnection, "execute_unnamed"),
+        (pg8000.dbapi.Cursor, "execute"),
+        (pg8000.dbapi.Connection, "commit"),
+    )
+
+
 def _null_pool() -> Any:
     from sqlalchemy.pool import NullPool
 
