@@ -44,11 +44,10 @@ from common.db.sessions import (
     new_session_and_token,
     sessions,
 )
-from common.db.tables import table
 from common.db.throttles import Throttle, email_subject
 
-users = table(User)
-identities = table(AuthIdentity)
+users = User
+identities = AuthIdentity
 
 # The password identity of a user (a user has at most one that is primary).
 _PASSWORD = and_(

@@ -46,9 +46,9 @@ from sqlalchemy.types import UserDefinedType
 from common.config import get_settings
 from common.db.engine import Session
 from common.db.models import FeedEntry
-from common.db.tables import bounded_delete, table
+from common.db.tables import bounded_delete
 
-entries = table(FeedEntry)
+entries = FeedEntry
 
 # A purge spares entries for this long past the retention: an entry a token still needs was
 # written by a transaction running when the token's round began, at most this long before it

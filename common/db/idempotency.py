@@ -24,10 +24,10 @@ from sqlalchemy.dialects.postgresql import insert
 
 from common.db.engine import Session
 from common.db.models import IdempotencyKey
-from common.db.tables import bounded_delete, table
+from common.db.tables import bounded_delete
 
 KEY_TTL = text("interval '24 hours'")
-_table = table(IdempotencyKey)
+_table = IdempotencyKey
 
 
 @dataclass(frozen=True)

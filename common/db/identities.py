@@ -50,11 +50,10 @@ from common.db import throttles
 from common.db.engine import Session, sqlstate
 from common.db.models import AuthIdentity, AuthProvider, User, auth_provider_enum
 from common.db.sessions import CAN_SIGN_IN, lock_for_revocation, new_session_and_token, sessions
-from common.db.tables import table
 from common.db.throttles import Throttle
 
-users = table(User)
-identities = table(AuthIdentity)
+users = User
+identities = AuthIdentity
 
 _PROVIDER_SUBJECT = [identities.c.provider, identities.c.provider_user_id]
 _HAS_SUBJECT = identities.c.provider_user_id.is_not(None)

@@ -94,16 +94,16 @@ from common.db.models import (
     User,
     delivery_state_enum,
 )
-from common.db.tables import bounded_delete, table
+from common.db.tables import bounded_delete
 from common.shareable.access import live_share
 
-devices = table(Device)
-share_events = table(ShareEvent)
-reminders = table(TodoReminder)
-deliveries = table(PushDelivery)
-todos = table(Todo)
-shared_todos = table(SharedTodo)
-users = table(User)
+devices = Device
+share_events = ShareEvent
+reminders = TodoReminder
+deliveries = PushDelivery
+todos = Todo
+shared_todos = SharedTodo
+users = User
 
 MAX_DEVICES = 20  # per user; one more forgets the least recently seen
 ARM_BATCH = 500  # share events, or due todos, turned into deliveries per statement

@@ -59,9 +59,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from common.auth.codes import CODE_TTL
 from common.db.engine import Session
 from common.db.models import OutboxMail
-from common.db.tables import bounded_delete, table
+from common.db.tables import bounded_delete
 
-outbox = table(OutboxMail)
+outbox = OutboxMail
 
 LEASE: Final = timedelta(minutes=2)  # a handed-over mail not recorded by then: outcome unknown
 RETRY_BASE: Final = timedelta(seconds=10)  # first retry after a failure; doubles each time

@@ -54,12 +54,12 @@ from common.db import outbox, throttles
 from common.db.engine import Session
 from common.db.models import AuthCode, AuthIdentity, AuthProvider, User, auth_provider_enum
 from common.db.sessions import CAN_SIGN_IN, new_session_and_token, sessions
-from common.db.tables import bounded_delete, table
+from common.db.tables import bounded_delete
 from common.db.throttles import Throttle, email_subject
 
-codes = table(AuthCode)
-users = table(User)
-identities = table(AuthIdentity)
+codes = AuthCode
+users = User
+identities = AuthIdentity
 
 RESET_MAIL_LIMIT: Final = 3  # reset requests (and so mails) per email and hour
 VERIFY_MAIL_LIMIT: Final = 3  # verification mails per email and hour

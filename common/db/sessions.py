@@ -51,13 +51,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from common.db.engine import Session
 from common.db.models import AuthSession, RefreshToken, User
-from common.db.tables import bounded_delete, table
+from common.db.tables import bounded_delete
 
 REFRESH_TOKEN_TTL: Final = timedelta(days=30)
 
-sessions = table(AuthSession)
-tokens = table(RefreshToken)
-users = table(User)
+sessions = AuthSession
+tokens = RefreshToken
+users = User
 _REFRESH_TTL = literal(REFRESH_TOKEN_TTL, Interval())
 
 # A user who may sign in or refresh: active and not deleted.

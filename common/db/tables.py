@@ -1,19 +1,12 @@
-"""`table`, how the data modules name a table of common/db/models.py, and two statement
-pieces they share: `if_match`, the If-Match condition of a guarded write, and
-`bounded_delete`, the form of every housekeeping delete."""
+"""Two statement pieces the data modules share: `if_match`, the If-Match condition of a
+guarded write, and `bounded_delete`, the form of every housekeeping delete."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Delete, Table, delete, select, tuple_
-
-
-def table(model: Table) -> Table:
-    """The table itself: the models were ORM classes whose `__table__` this was; the data
-    modules still say `table(User)`."""
-    return model
+from sqlalchemy import ColumnElement, Delete, delete, select, tuple_
 
 
 def if_match(version: Any, versions: frozenset[int] | None) -> list[ColumnElement[bool]]:

@@ -14,15 +14,15 @@ from common import errors
 from common.db import feeds
 from common.db.engine import Session
 from common.db.models import Contact, ContactTag, Memo, MemoTag, Tag, Todo, TodoTag
-from common.db.tables import if_match, table
+from common.db.tables import if_match
 from common.paging import SortKey, both_ways
 
-tags = table(Tag)
+tags = Tag
 # each link table, its column naming the item, and the items' table
 _LINKS = (
-    (table(TodoTag), "todo_id", table(Todo)),
-    (table(MemoTag), "memo_id", table(Memo)),
-    (table(ContactTag), "contact_id", table(Contact)),
+    (TodoTag, "todo_id", Todo),
+    (MemoTag, "memo_id", Memo),
+    (ContactTag, "contact_id", Contact),
 )
 _COLUMNS = (tags.c.id, tags.c.name, tags.c.version, tags.c.created_at, tags.c.updated_at)
 

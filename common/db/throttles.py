@@ -65,7 +65,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from common.db.engine import Session
 from common.db.models import LoginThrottle
-from common.db.tables import bounded_delete, table
+from common.db.tables import bounded_delete
 
 THROTTLE_WINDOW: Final = timedelta(minutes=15)
 MAIL_WINDOW: Final = timedelta(hours=1)
@@ -80,7 +80,7 @@ EMAIL_FAILURE_LIMIT: Final = 5  # failed password checks per email and window
 CLIENT_FAILURE_LIMIT: Final = 100  # failed logins per client address and window
 REGISTRATION_REFUSAL_LIMIT: Final = 5  # registrations refused (409) per address and window
 
-throttles = table(LoginThrottle)
+throttles = LoginThrottle
 
 
 def email_subject(email: ColumnElement[Any] | str) -> ColumnElement[bytes]:

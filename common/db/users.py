@@ -11,9 +11,9 @@ from sqlalchemy.engine import RowMapping
 from common.db import throttles
 from common.db.engine import Session
 from common.db.models import User
-from common.db.tables import if_match, table
+from common.db.tables import if_match
 
-users = table(User)
+users = User
 
 
 def get_user(*, session: Session, user_id: uuid.UUID) -> RowMapping | None:

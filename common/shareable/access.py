@@ -53,7 +53,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 from common import errors
 from common.db import models
 from common.db.engine import Session
-from common.db.tables import if_match, table
+from common.db.tables import if_match
 from common.paging import ShareableListQuery, SortKey
 
 OWNER, WRITE, READ = "owner", "write", "read"
@@ -84,28 +84,28 @@ class Shareable:
 
 TODOS = Shareable(
     name="todo",
-    table=table(models.Todo),
-    share_table=table(models.SharedTodo),
+    table=models.Todo,
+    share_table=models.SharedTodo,
     share_fk="todo_id",
-    tag_table=table(models.TodoTag),
+    tag_table=models.TodoTag,
     tag_fk="todo_id",
     recursive=True,
 )
 MEMOS = Shareable(
     name="memo",
-    table=table(models.Memo),
-    share_table=table(models.SharedMemo),
+    table=models.Memo,
+    share_table=models.SharedMemo,
     share_fk="memo_id",
-    tag_table=table(models.MemoTag),
+    tag_table=models.MemoTag,
     tag_fk="memo_id",
     unshareable="secret",
 )
 CONTACTS = Shareable(
     name="contact",
-    table=table(models.Contact),
-    share_table=table(models.SharedContact),
+    table=models.Contact,
+    share_table=models.SharedContact,
     share_fk="contact_id",
-    tag_table=table(models.ContactTag),
+    tag_table=models.ContactTag,
     tag_fk="contact_id",
 )
 

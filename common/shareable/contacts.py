@@ -28,7 +28,6 @@ from sqlalchemy.engine import RowMapping
 
 from common.db.engine import Session
 from common.db.models import ContactAddress, ContactEmail, ContactNumber
-from common.db.tables import table
 from common.paging import SortKey, both_ways, timestamp_sorts
 from common.schemas.contacts import CHILD_LISTS, ContactCreate, ContactOut
 from common.shareable import writes
@@ -37,9 +36,9 @@ from common.shareable.access import CONTACTS, Shown, View, contains
 t = CONTACTS.table
 # list name -> (child table, its value column)
 CHILDREN: dict[str, tuple[Table, str]] = {
-    "numbers": (table(ContactNumber), "number"),
-    "emails": (table(ContactEmail), "email"),
-    "addresses": (table(ContactAddress), "address"),
+    "numbers": (ContactNumber, "number"),
+    "emails": (ContactEmail, "email"),
+    "addresses": (ContactAddress, "address"),
 }
 
 _COLUMNS = ("id", "name", "note", "pinned", "version", "created_at", "updated_at")

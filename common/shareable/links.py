@@ -28,13 +28,12 @@ from sqlalchemy.engine import RowMapping
 from common import errors
 from common.db.engine import Session
 from common.db.models import Permission, ShareEvent, Tag, User
-from common.db.tables import table
 from common.shareable import access
 from common.shareable.access import Shareable
 
-users = table(User)
-tags = table(Tag)
-share_events = table(ShareEvent)
+users = User
+tags = Tag
+share_events = ShareEvent
 
 _PERMISSION = {"read": Permission.R, "write": Permission.W}
 _PERMISSION_NAME = {Permission.R: "read", Permission.W: "write"}

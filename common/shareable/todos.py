@@ -31,7 +31,6 @@ from sqlalchemy.engine import RowMapping
 from common import errors
 from common.db.engine import Session
 from common.db.models import TodoRecurrence, User
-from common.db.tables import table
 from common.paging import SortKey, both_ways, timestamp_sorts
 from common.schemas.todos import RECURRENCE_TYPES, Recurrence, TodoCreate, TodoListQuery, TodoOut
 from common.shareable import writes
@@ -47,8 +46,8 @@ from common.shareable.access import (
 )
 
 t = TODOS.table
-recurrences = table(TodoRecurrence)
-users = table(User)
+recurrences = TodoRecurrence
+users = User
 
 _TODO_COLUMNS = (
     "id",

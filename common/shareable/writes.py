@@ -36,11 +36,11 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from common import errors
 from common.db.engine import Session
 from common.db.models import Tag
-from common.db.tables import if_match, table
+from common.db.tables import if_match
 from common.shareable import access
 from common.shareable.access import OWNER, Shareable
 
-tags = table(Tag)
+tags = Tag
 
 
 @dataclass(frozen=True)

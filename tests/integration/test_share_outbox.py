@@ -14,19 +14,18 @@ from sqlalchemy.orm import Session
 from common import errors
 from common.db.engine import sqlstate
 from common.db.models import Memo, SharedTodo, ShareEvent, User
-from common.db.tables import table
 from common.shareable import links as shares
 from common.shareable.access import CONTACTS, MEMOS, TODOS, Shareable
 
 pytestmark = pytest.mark.integration
 
-events = table(ShareEvent)
+events = ShareEvent
 
 
 def new_user(session: Session) -> tuple[uuid.UUID, str]:
     user_id = uuid.uuid4()
     email = f"{user_id.hex}@example.com"
-    session.execute(insert(table(User)).values(id=user_id, username="someone", email=email))
+    session.execute(insert(User).values(id=user_id, username="someone", email=email))
     return user_id, email
 
 
@@ -108,7 +107,7 @@ def test_refused_shares_write_no_event(session: Session) -> None:
     with pytest.raises(errors.NotFound):
         put(session, TODOS, stranger, todo, email)  # not the owner
     secret = new_item(session, MEMOS, owner)
-    session.execute(update(table(Memo)).where(table(Memo).c.id == secret).values(secret=True))
+    session.execute(update(Memo).where(Memo.c.id == secret).values(secret=True))
     with pytest.raises(errors.Conflict):
         put(session, MEMOS, owner, secret, email)
     assert events_for(session, todo) == []
@@ -131,7 +130,7 @@ def test_only_a_share_that_starts_granting_access_writes_an_event(session: Sessi
         recursive=False,
     )
     assert len(events_for(session, todo)) == 1  # an update of a live share: no event
-    shared = table(SharedTodo)
+    shared = SharedTodo
     session.execute(
         update(shared)
         .where(shared.c.todo_id == todo, shared.c.shared_user_id == friend)
@@ -149,6 +148,6 @@ def test_deleting_a_user_removes_the_events_they_are_part_of(session: Session) -
     friend, email = new_user(session)
     todo = new_item(session, TODOS, owner)
     put(session, TODOS, owner, todo, email)
-    users = table(User)
+    users = User
     session.execute(users.delete().where(users.c.id == friend))
     assert events_for(session, todo) == []
